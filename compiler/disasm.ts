@@ -2,7 +2,7 @@
 // `ldxw %r0, [%r1+4]`, `lock fetch add32 [%r10-8], %r1`, `call local +3`, ...).
 // Its output re-assembles to the same bytes (see asm.ts and the round-trip tests).
 import { lddwValue } from './decode.js';
-import { classify, isInvalid, type Insn } from './opcodes.js';
+import { classify, isInvalid, LDDW, type Insn } from './opcodes.js';
 
 const reg = (r: number): string => `%r${r}`;
 const rel = (n: number): string => (n < 0 ? `${n}` : `+${n}`);
@@ -22,8 +22,9 @@ export function disasmInsn(insns: readonly Insn[], i: number): string {
     case 'end':
       return `${mnemonic} ${reg(insn.dst)}`;
     case 'lddw':
-      // Map forms (src != 0) have no asm syntax: show both slots raw so they still round-trip.
-      if (insn.src !== 0) return rawForm(insn);
+      // Map forms (src != 0), a missing or dirty second slot: no asm syntax says that, so both
+      // slots are shown raw and still round-trip.
+      if (!isLddwPair(insns, i)) return rawForm(insn);
       return `lddw ${reg(insn.dst)}, ${hex(lddwValue(insns, i))}`;
     case 'ldx':
       return `${mnemonic} ${reg(insn.dst)}, ${mem(insn.src, insn.off)}`;
@@ -56,7 +57,15 @@ export function disasmProgram(insns: readonly Insn[], opts: { indices?: boolean 
   for (let i = 0; i < insns.length; i++) {
     const text = disasmInsn(insns, i);
     lines.push(opts.indices ? `${String(i).padStart(4)}: ${text}` : text);
-    if (insns[i].code === 0x18 && insns[i].src === 0 && !isInvalid(classify(insns[i]))) i++;
+    if (isLddwPair(insns, i) && !isInvalid(classify(insns[i]))) i++;
   }
   return lines;
+}
+
+/** An `lddw` printable as `lddw %rN, value`: plain immediate, second slot present and all zero but imm. */
+function isLddwPair(insns: readonly Insn[], i: number): boolean {
+  const a = insns[i];
+  const b = insns[i + 1];
+  return a.code === LDDW && a.src === 0 && b !== undefined
+    && b.code === 0 && b.dst === 0 && b.src === 0 && b.off === 0;
 }

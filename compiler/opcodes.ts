@@ -130,7 +130,7 @@ function classifyAlu(insn: Insn, wide: boolean): Classified | Invalid {
     else if (insn.off !== 0) return { error: `${opName} offset must be 0 (unsigned) or 1 (signed) (is ${insn.off})` };
   } else if (opName === 'mov' && srcReg && insn.off !== 0) {
     const widths = wide ? [8, 16, 32] : [8, 16];
-    if (!widths.includes(insn.off)) return { error: `movsx width must be one of ${widths.join(', ')} (is ${insn.off})` };
+    if (!widths.includes(insn.off)) return { error: `movsx width (off) must be one of ${widths.join(', ')} (is ${insn.off})` };
     alu = 'movsx';
     signExtend = insn.off;
   } else if (insn.off !== 0) {
