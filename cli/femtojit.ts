@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+import { main } from './main.js';
+import { exitWith, nodeIo } from './node-io.js';
+
+exitWith(await main(process.argv.slice(2), nodeIo));

@@ -1,0 +1,34 @@
+// The engines a container can run on, behind one interface, so the CLI, the conformance runner
+// and the benchmarks treat the interpreter and the compiled back ends alike.
+import type { Program } from '../compiler/program.js';
+import type { RunResult } from './errors.js';
+import type { HelperRegistry } from './helpers.js';
+import { Interpreter } from './interp.js';
+
+export interface EngineRunOptions {
+  mem?: Uint8Array;
+  budget?: number;
+}
+
+/** A program prepared (compiled, for a compiling engine) once and run many times. */
+export interface Runnable {
+  run(opts?: EngineRunOptions): RunResult | Promise<RunResult>;
+}
+
+export interface Engine {
+  name: string;
+  description: string;
+  prepare(program: Program, helpers: HelperRegistry): Runnable | Promise<Runnable>;
+}
+
+const interp: Engine = {
+  name: 'interp',
+  description: 'reference interpreter (the semantic oracle)',
+  prepare: (program, helpers) => new Interpreter(program, { helpers }),
+};
+
+export const ENGINES: ReadonlyMap<string, Engine> = new Map([[interp.name, interp]]);
+
+export function engineNames(): string[] {
+  return [...ENGINES.keys()];
+}

@@ -1,0 +1,152 @@
+// The `femtojit` command as users and scripts see it: output format, exit statuses, messages.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, CONFORMANCE_NEGATIVE, CONFORMANCE_TESTS, ROOT } from './support/paths.js';
+
+interface Ran { status: number; stdout: string; stderr: string }
+
+function femtojit(args: string[], input?: string): Ran {
+  const r = spawnSync(process.execPath, [CLI, ...args], { input, encoding: 'utf8', cwd: ROOT });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'femtojit-cli-'));
+function file(name: string, content: string | Uint8Array): string {
+  const p = join(tmp, name);
+  writeFileSync(p, content);
+  return p;
+}
+const lastLine = (s: string): string => s.trimEnd().split('\n').pop() ?? '';
+const noStackTrace = (r: Ran): void => expect(r.stderr + r.stdout).not.toMatch(/\n\s+at .*:\d+:\d+/);
+
+describe('help and usage', () => {
+  it('lists every command', () => {
+    const r = femtojit(['--help']);
+    expect(r.status).toBe(0);
+    for (const c of ['run', 'conformance', 'verify', 'disasm', 'asm', 'plugin']) expect(r.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+  });
+  it.each(['run', 'conformance', 'verify', 'disasm', 'asm', 'plugin'])('%s --help', (c) => {
+    const r = femtojit([c, '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^usage: femtojit ${c}`));
+  });
+  it('rejects an unknown command and option with status 64', () => {
+    expect(femtojit(['frobnicate']).status).toBe(64);
+    const r = femtojit(['run', '--frob', 'x']);
+    expect(r.status).toBe(64);
+    expect(r.stderr).toMatch(/unknown option '--frob'/);
+    expect(femtojit(['run']).status).toBe(64);
+    expect(femtojit(['run', 'x', '--engine', 'nope']).stderr).toMatch(/unknown engine 'nope'/);
+  });
+});
+
+describe('run', () => {
+  it('prints r0 in lowercase hex as the last line', () => {
+    const r = femtojit(['run', file('a.asm', 'mov %r0, 42\nexit\n')]);
+    expect(r.status).toBe(0);
+    expect(lastLine(r.stdout)).toBe('0x2a');
+  });
+  it('passes memory from --mem-hex and --mem, with r2 its length', () => {
+    const prog = file('len.asm', 'ldxb %r0, [%r1+2]\nadd %r0, %r2\nexit\n');
+    expect(lastLine(femtojit(['run', prog, '--mem-hex', '01 02 30 04']).stdout)).toBe('0x34');
+    expect(lastLine(femtojit(['run', prog, '--mem', file('m.bin', new Uint8Array([9, 9, 0x10]))]).stdout)).toBe('0x13');
+  });
+  it("uses a .data file's own memory", () => {
+    const r = femtojit(['run', join(CONFORMANCE_TESTS, 'subnet.data')]);
+    expect(r.status).toBe(0);
+    expect(lastLine(r.stdout)).toBe('0x1');
+  });
+  it('runs raw instruction bytes', () => {
+    // mov r0, -1 ; exit
+    const raw = new Uint8Array([0xb7, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x95, 0, 0, 0, 0, 0, 0, 0]);
+    expect(lastLine(femtojit(['run', file('p.bin', raw)]).stdout)).toBe('0xffffffffffffffff');
+  });
+  it('reports an out-of-bounds access as a fault, status 3, naming instruction and address', () => {
+    const r = femtojit(['run', file('oob.asm', 'mov %r0, 0\nldxw %r0, [%r1+8]\nexit\n'), '--mem-hex', '01 02 03 04']);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/out-of-bounds/);
+    expect(r.stderr).toMatch(/instruction 1 \(ldxw %r0, \[%r1\+8\]\)/);
+    expect(r.stderr).toMatch(/0x[0-9a-f]+/);
+    noStackTrace(r);
+  });
+  it('stops an endless loop at the budget', () => {
+    const r = femtojit(['run', file('loop.asm', 'mov %r0, 0\nloop:\nadd %r0, 1\nja loop\nexit\n'), '--budget', '1000']);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/budget/);
+  });
+  it('refuses bad input with status 2 and no stack trace', () => {
+    for (const bad of [file('bad.asm', 'mov %r0, %r99\nexit\n'), file('odd.bin', new Uint8Array([1, 0, 2])), join(tmp, 'missing.o')]) {
+      const r = femtojit(['run', bad]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).not.toBe('');
+      noStackTrace(r);
+    }
+  });
+  it('refuses a program the verifier rejects, naming the instruction', () => {
+    const r = femtojit(['run', file('jmp.asm', 'ja +5\nexit\n')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/instruction 0 \(ja \+5\)/);
+  });
+});
+
+describe('conformance', () => {
+  it('passes the whole suite and ends with the count line', () => {
+    const r = femtojit(['conformance', CONFORMANCE_TESTS]);
+    expect(lastLine(r.stdout)).toBe('313 passed, 0 failed');
+    expect(r.status).toBe(0);
+  });
+  it('reports the malformed negative tests as failures, with status 1', () => {
+    const r = femtojit(['conformance', CONFORMANCE_NEGATIVE]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^FAIL empty: .*no program/m);
+    expect(r.stdout).toMatch(/^PASS unused-ja-imm$/m);
+    expect(lastLine(r.stdout)).toMatch(/^\d+ passed, 10 failed$/);
+    noStackTrace(r);
+  });
+});
+
+describe('verify, disasm, asm, plugin', () => {
+  it('verify accepts a good program and lists every problem of a bad one', () => {
+    expect(femtojit(['verify', join(CONFORMANCE_TESTS, 'call_local.data')]).status).toBe(0);
+    const r = femtojit(['verify', file('two.asm', 'mov %r10, 1\nja +9\nexit\n')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/instruction 0 \(mov %r10, 1\)/);
+    expect(r.stderr).toMatch(/instruction 1 \(ja \+9\)/);
+  });
+  it('asm writes bytes that disasm and run read back', () => {
+    const out = join(tmp, 'out.bin');
+    expect(femtojit(['asm', file('s.asm', 'mov %r0, 7\nlsh %r0, 2\nexit\n'), '-o', out]).status).toBe(0);
+    expect(femtojit(['disasm', out]).stdout).toMatch(/1: lsh %r0, 2/);
+    expect(lastLine(femtojit(['run', out]).stdout)).toBe('0x1c');
+  });
+  it('plugin speaks the bpf_conformance protocol', () => {
+    // ldxb r0, [r1+1] ; exit  with memory "05 07"
+    const prog = '71 10 01 00 00 00 00 00 95 00 00 00 00 00 00 00';
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'femtojit-plugin.js'), '05  07 ', ''], { input: prog, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('0x7');
+    const bad = spawnSync(process.execPath, [join(ROOT, 'dist', 'femtojit-plugin.js'), '', ''], { input: '05 00 00 00 01 00 00 00 95 00 00 00 00 00 00 00', encoding: 'utf8' });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stdout).toMatch(/imm/);
+  });
+});
+
+describe('end to end on clang output', () => {
+  it('runs the bundled fletcher32 example and agrees with native gcc', () => {
+    const obj = join(tmp, 'fletcher32.o');
+    execFileSync('clang', ['-O2', '-target', 'bpf', '-mcpu=v3', '-c', join(ROOT, 'examples/fletcher32.c'), '-o', obj]);
+    const native = join(tmp, 'fletcher32-native');
+    execFileSync('gcc', ['-O2', '-DFEMTOJIT_NATIVE_MAIN', join(ROOT, 'examples/fletcher32.c'), '-o', native]);
+    const input = join(ROOT, 'examples/fletcher32.input');
+    const want = execFileSync(native, { input: execFileSync('cat', [input]), encoding: 'utf8' }).trim();
+    const r = femtojit(['run', obj, '--mem', input]);
+    expect(r.status).toBe(0);
+    expect(lastLine(r.stdout)).toBe(want);
+    const unknown = femtojit(['run', obj, '--entry', 'nope']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/fletcher32/);
+  });
+});
