@@ -5,9 +5,9 @@
 // jump table). Registers are 32-bit halves; BigInt appears only for wide division and helper calls.
 //
 // Conventions every engine shares (the Wasm and Thumb back ends must match them):
-// - Regions per run, in this order: `stack`, `mem` (a copy of RunOptions.mem, when given), the
-//   program's data sections (fresh copies), then RunOptions.regions, used in place so the host sees
-//   what the program wrote there. Layout as in regions.ts.
+// - Regions per run as runtime/layout.ts lays them out: `stack`, the program's data sections (fresh
+//   copies), RunOptions.regions (used in place, so the host sees what the program wrote there), and
+//   `mem` (a copy of RunOptions.mem) last.
 // - r1 = address of mem (0 without mem), r2 = its length, r10 = top of the current 512-byte frame.
 // - Helper calls leave r1-r5 unchanged (the ISA says clobbered; unchanged is what every engine can
 //   agree on without inventing values). Helpers get their arguments as unsigned 64-bit bigints.
@@ -19,7 +19,8 @@ import type { Program } from '../compiler/program.js';
 import { arsh64, lsh64, mul64, rsh64, sdiv64, sge, sgt, smod64, swap16, swap32, udiv64, uge, ugt, umod64 } from './alu64.js';
 import { HelperError, type Fault, type FaultKind, type RunResult } from './errors.js';
 import { conformanceHelpers, type HelperContext, type HelperRegistry, type HelperResult } from './helpers.js';
-import { layoutRegions, RegionTable, type Region, type RegionSpec } from './regions.js';
+import { containerLayout, MAX_CALL_DEPTH, STACK_FRAME } from './layout.js';
+import { RegionTable, type Region, type RegionSpec } from './regions.js';
 
 export interface RunOptions {
   /** Input memory; the program gets a writable copy, its address in r1 and its length in r2. */
@@ -35,8 +36,7 @@ export interface InterpreterOptions {
 }
 
 export const DEFAULT_BUDGET = 100_000_000;
-export const STACK_FRAME = 512;
-export const MAX_CALL_DEPTH = 8;
+export { MAX_CALL_DEPTH, STACK_FRAME } from './layout.js';
 
 // Internal opcodes for variants that share an opcode byte; everything else keeps its byte.
 const SDIV64_K = 0x100, SDIV64_X = 0x101, SMOD64_K = 0x102, SMOD64_X = 0x103;
@@ -214,20 +214,16 @@ export class Interpreter {
     const budget = opts.budget ?? DEFAULT_BUDGET;
     if (!(budget >= 0)) throw new RangeError(`budget must be a non-negative number of instructions (is ${budget})`);
     const prog = this.program;
-    const specs: RegionSpec[] = [{ name: 'stack', bytes: new Uint8Array(MAX_CALL_DEPTH * STACK_FRAME), writable: true }];
-    if (opts.mem) specs.push({ name: 'mem', bytes: opts.mem.slice(), writable: true });
-    const dataStart = specs.length;
-    for (const s of prog.data) specs.push({ name: s.name, bytes: s.bytes.slice(), writable: s.writable });
-    for (const r of opts.regions ?? []) specs.push(r);
-    const regions = layoutRegions(specs);
+    const layout = containerLayout(prog, opts.mem, opts.regions);
+    const regions = layout.regions;
     const table = new RegionTable(regions);
     this.table = table;
     for (const r of this.relocSlots) {
-      const v = regions[dataStart + r.section].base + r.addend;
+      const v = layout.data[r.section].base + r.addend;
       this.imm[r.slot] = v | 0;
       this.imm2[r.slot] = Math.floor(v / 4294967296) | 0;
     }
-    return this.loop(table, regions, opts.mem ? regions[1] : undefined, budget);
+    return this.loop(table, regions, layout.mem, budget);
   }
 
   private loop(table: RegionTable, regions: readonly Region[], memRegion: Region | undefined, budget: number): RunResult {
