@@ -25,6 +25,7 @@ declare -A need=(
   [llvm-objdump-19]=llvm-19           # v4-aware disassembler for tests
   [qemu-system-arm]=qemu-system-arm   # emulated Cortex-M4 (mps2-an386)
   [arm-none-eabi-gcc]=gcc-arm-none-eabi
+  [chromium]=chromium                 # headless browser test of the Wasm engine bundle
   [wasm-ld-19]=lld-19                 # links clang-19 -target wasm32 output (the benchmark ceiling)
 )
 missing=()
