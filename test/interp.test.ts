@@ -11,6 +11,7 @@ import { HelperError, type Fault, type RunResult } from '../runtime/errors.js';
 import { conformanceHelpers, HelperRegistry, type HelperDef } from '../runtime/helpers.js';
 import { DEFAULT_BUDGET, interpret, Interpreter, MAX_CALL_DEPTH, STACK_FRAME, type RunOptions } from '../runtime/interp.js';
 import { CONFORMANCE_TESTS, dataFiles } from './support/paths.js';
+import { rng } from './support/rng.js';
 
 // With the fixed layout: stack [0x10000, 0x11000), then mem (if any) at 0x12000.
 const STACK_BASE = 0x10000;
@@ -106,17 +107,6 @@ const EDGES: bigint[] = [
 /** Immediates: sign-extended 32-bit values. */
 const IMM_EDGES = [0, 1, -1, 2, -2, 3, 7, -7, 31, 32, 33, 63, 64, 65, 0x7fffffff, -0x80000000, 0x12345, -0x12345];
 
-/** mulberry32: a small fixed-seed generator, so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** Random 64-bit values of every magnitude and sign, so that both the double and the BigInt paths run. */
 function randomOperand(next: () => number): bigint {

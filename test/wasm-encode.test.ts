@@ -8,6 +8,7 @@ import type { ValType } from '../backends/wasm/encode.js';
 import { ByteReader, ByteWriter } from '../backends/wasm/leb128.js';
 import { ModuleBuilder } from '../backends/wasm/module.js';
 import { Op } from '../backends/wasm/opcodes.js';
+import { rng as prng } from './support/rng.js';
 
 type Wabt = Awaited<ReturnType<typeof wabtInit>>;
 type WasmFn = (...args: (number | bigint)[]) => unknown;
@@ -55,17 +56,6 @@ function run(f: WasmFn, ...args: (number | bigint)[]): unknown {
   }
 }
 
-// Fixed-seed PRNG (mulberry32) so failures reproduce.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** Random 64-bit signed value with a random magnitude, so short and long encodings both occur. */
 function randomI64(rand: () => number): bigint {

@@ -35,16 +35,7 @@ void sh_putdec64(uint64_t v) {
   sh_puts(&buf[i]);
 }
 
-void sh_putdec(uint32_t v) {
-  char buf[11];
-  int i = 10;
-  buf[i] = 0;
-  do {
-    buf[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  sh_puts(&buf[i]);
-}
+void sh_putdec(uint32_t v) { sh_putdec64(v); }
 
 void sh_putint(int32_t v) {
   if (v < 0) {
