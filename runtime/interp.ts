@@ -79,11 +79,6 @@ class FaultSignal {
 }
 
 /** The last region hit by loads (or by stores): checked inline before asking the RegionTable. */
-class MemCache {
-  base = 0;
-  end = 0; // exclusive; 0 makes the empty cache miss every access
-  view: DataView = new DataView(new ArrayBuffer(0));
-}
 
 /** The internal opcode of a classified slot. */
 function internalOp(insn: Insn, c: Classified): number {
@@ -119,6 +114,11 @@ export class Interpreter {
   private readonly src: Uint8Array;
   private readonly off: Int16Array;
   private readonly imm: Int32Array;
+  /** Per memory instruction: the region it last hit ([base, end) and a view of its bytes). */
+  private readonly cacheBase: Float64Array;
+  private readonly cacheEnd: Float64Array;
+  private readonly cacheView: DataView[];
+  private readonly views = new WeakMap<Uint8Array, DataView>();
   /** Upper half of an lddw's value, at its first slot. */
   private readonly imm2: Int32Array;
   /** Absolute target of jumps and local calls. */
@@ -139,6 +139,9 @@ export class Interpreter {
     this.src = new Uint8Array(n + 1);
     this.off = new Int16Array(n + 1);
     this.imm = new Int32Array(n + 1);
+    this.cacheBase = new Float64Array(n + 1);
+    this.cacheEnd = new Float64Array(n + 1);
+    this.cacheView = new Array<DataView>(n + 1).fill(new DataView(new ArrayBuffer(0)));
     this.imm2 = new Int32Array(n + 1);
     this.tgt = new Int32Array(n + 1);
     this.op[n] = PAST_END;
@@ -232,8 +235,10 @@ export class Interpreter {
     const H = new Int32Array(MAX_REG + 1);
     const frames = new Int32Array(MAX_CALL_DEPTH * FRAME_WORDS);
     const stackTop = regions[0].base + regions[0].bytes.length;
-    const rc = new MemCache(); // loads
-    const wc = new MemCache(); // stores and atomics: writable regions only
+    // Each memory instruction remembers the region it last hit: a loop that alternates between
+    // regions (a table in .rodata, the context, the stack) then never misses.
+    const CB = this.cacheBase, CE = this.cacheEnd, VW = this.cacheView;
+    CE.fill(0); // end 0: every slot misses once per run (regions are fresh each run)
     const ctx = this.helperContext(table);
     const helpers = this.helpers;
     L[1] = memRegion ? memRegion.base : 0;
@@ -336,34 +341,34 @@ export class Interpreter {
           case LDDW: L[d] = IMM[p]; H[d] = IMM2[p]; pc++; break;
 
           // ---- loads: fast path when the address's upper half is 0 and it lies in the cached region ----
-          case 0x61: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= rc.base && a + 4 <= rc.end ? a - rc.base : this.miss(rc, table, p, L[s], H[s], 4, false); L[d] = rc.view.getInt32(o, true); H[d] = 0; break; }
-          case 0x69: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= rc.base && a + 2 <= rc.end ? a - rc.base : this.miss(rc, table, p, L[s], H[s], 2, false); L[d] = rc.view.getUint16(o, true); H[d] = 0; break; }
-          case 0x71: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= rc.base && a + 1 <= rc.end ? a - rc.base : this.miss(rc, table, p, L[s], H[s], 1, false); L[d] = rc.view.getUint8(o); H[d] = 0; break; }
-          case 0x79: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= rc.base && a + 8 <= rc.end ? a - rc.base : this.miss(rc, table, p, L[s], H[s], 8, false); L[d] = rc.view.getInt32(o, true); H[d] = rc.view.getInt32(o + 4, true); break; }
-          case 0x81: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= rc.base && a + 4 <= rc.end ? a - rc.base : this.miss(rc, table, p, L[s], H[s], 4, false); const v = rc.view.getInt32(o, true); L[d] = v; H[d] = v >> 31; break; }
-          case 0x89: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= rc.base && a + 2 <= rc.end ? a - rc.base : this.miss(rc, table, p, L[s], H[s], 2, false); const v = rc.view.getInt16(o, true); L[d] = v; H[d] = v >> 31; break; }
-          case 0x91: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= rc.base && a + 1 <= rc.end ? a - rc.base : this.miss(rc, table, p, L[s], H[s], 1, false); const v = rc.view.getInt8(o); L[d] = v; H[d] = v >> 31; break; }
+          case 0x61: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= CB[p] && a + 4 <= CE[p] ? a - CB[p] : this.miss(table, p, L[s], H[s], 4, false); L[d] = VW[p].getInt32(o, true); H[d] = 0; break; }
+          case 0x69: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= CB[p] && a + 2 <= CE[p] ? a - CB[p] : this.miss(table, p, L[s], H[s], 2, false); L[d] = VW[p].getUint16(o, true); H[d] = 0; break; }
+          case 0x71: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= CB[p] && a + 1 <= CE[p] ? a - CB[p] : this.miss(table, p, L[s], H[s], 1, false); L[d] = VW[p].getUint8(o); H[d] = 0; break; }
+          case 0x79: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= CB[p] && a + 8 <= CE[p] ? a - CB[p] : this.miss(table, p, L[s], H[s], 8, false); L[d] = VW[p].getInt32(o, true); H[d] = VW[p].getInt32(o + 4, true); break; }
+          case 0x81: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= CB[p] && a + 4 <= CE[p] ? a - CB[p] : this.miss(table, p, L[s], H[s], 4, false); const v = VW[p].getInt32(o, true); L[d] = v; H[d] = v >> 31; break; }
+          case 0x89: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= CB[p] && a + 2 <= CE[p] ? a - CB[p] : this.miss(table, p, L[s], H[s], 2, false); const v = VW[p].getInt16(o, true); L[d] = v; H[d] = v >> 31; break; }
+          case 0x91: { const a = (L[s] >>> 0) + OFF[p]; const o = H[s] === 0 && a >= CB[p] && a + 1 <= CE[p] ? a - CB[p] : this.miss(table, p, L[s], H[s], 1, false); const v = VW[p].getInt8(o); L[d] = v; H[d] = v >> 31; break; }
 
           // ---- stores ----
-          case 0x62: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= wc.base && a + 4 <= wc.end ? a - wc.base : this.miss(wc, table, p, L[d], H[d], 4, true); wc.view.setInt32(o, IMM[p], true); break; }
-          case 0x6a: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= wc.base && a + 2 <= wc.end ? a - wc.base : this.miss(wc, table, p, L[d], H[d], 2, true); wc.view.setInt16(o, IMM[p], true); break; }
-          case 0x72: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= wc.base && a + 1 <= wc.end ? a - wc.base : this.miss(wc, table, p, L[d], H[d], 1, true); wc.view.setInt8(o, IMM[p]); break; }
-          case 0x7a: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= wc.base && a + 8 <= wc.end ? a - wc.base : this.miss(wc, table, p, L[d], H[d], 8, true); const v = IMM[p]; wc.view.setInt32(o, v, true); wc.view.setInt32(o + 4, v >> 31, true); break; }
-          case 0x63: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= wc.base && a + 4 <= wc.end ? a - wc.base : this.miss(wc, table, p, L[d], H[d], 4, true); wc.view.setInt32(o, L[s], true); break; }
-          case 0x6b: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= wc.base && a + 2 <= wc.end ? a - wc.base : this.miss(wc, table, p, L[d], H[d], 2, true); wc.view.setInt16(o, L[s], true); break; }
-          case 0x73: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= wc.base && a + 1 <= wc.end ? a - wc.base : this.miss(wc, table, p, L[d], H[d], 1, true); wc.view.setInt8(o, L[s]); break; }
-          case 0x7b: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= wc.base && a + 8 <= wc.end ? a - wc.base : this.miss(wc, table, p, L[d], H[d], 8, true); wc.view.setInt32(o, L[s], true); wc.view.setInt32(o + 4, H[s], true); break; }
+          case 0x62: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= CB[p] && a + 4 <= CE[p] ? a - CB[p] : this.miss(table, p, L[d], H[d], 4, true); VW[p].setInt32(o, IMM[p], true); break; }
+          case 0x6a: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= CB[p] && a + 2 <= CE[p] ? a - CB[p] : this.miss(table, p, L[d], H[d], 2, true); VW[p].setInt16(o, IMM[p], true); break; }
+          case 0x72: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= CB[p] && a + 1 <= CE[p] ? a - CB[p] : this.miss(table, p, L[d], H[d], 1, true); VW[p].setInt8(o, IMM[p]); break; }
+          case 0x7a: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= CB[p] && a + 8 <= CE[p] ? a - CB[p] : this.miss(table, p, L[d], H[d], 8, true); const v = IMM[p]; VW[p].setInt32(o, v, true); VW[p].setInt32(o + 4, v >> 31, true); break; }
+          case 0x63: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= CB[p] && a + 4 <= CE[p] ? a - CB[p] : this.miss(table, p, L[d], H[d], 4, true); VW[p].setInt32(o, L[s], true); break; }
+          case 0x6b: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= CB[p] && a + 2 <= CE[p] ? a - CB[p] : this.miss(table, p, L[d], H[d], 2, true); VW[p].setInt16(o, L[s], true); break; }
+          case 0x73: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= CB[p] && a + 1 <= CE[p] ? a - CB[p] : this.miss(table, p, L[d], H[d], 1, true); VW[p].setInt8(o, L[s]); break; }
+          case 0x7b: { const a = (L[d] >>> 0) + OFF[p]; const o = H[d] === 0 && a >= CB[p] && a + 8 <= CE[p] ? a - CB[p] : this.miss(table, p, L[d], H[d], 8, true); VW[p].setInt32(o, L[s], true); VW[p].setInt32(o + 4, H[s], true); break; }
 
           // ---- atomics: ATOMIC32/64 + add, or, and, xor, (fetch) +4, xchg 8, cmpxchg 9 ----
           case ATOMIC32: case ATOMIC32 + 1: case ATOMIC32 + 2: case ATOMIC32 + 3:
           case ATOMIC32 + 4: case ATOMIC32 + 5: case ATOMIC32 + 6: case ATOMIC32 + 7:
           case ATOMIC32 + 8: case ATOMIC32 + 9:
-            this.atomic32(OP[p] - ATOMIC32, wc, table, p, L, H, d, s);
+            this.atomic32(OP[p] - ATOMIC32, table, p, L, H, d, s);
             break;
           case ATOMIC64: case ATOMIC64 + 1: case ATOMIC64 + 2: case ATOMIC64 + 3:
           case ATOMIC64 + 4: case ATOMIC64 + 5: case ATOMIC64 + 6: case ATOMIC64 + 7:
           case ATOMIC64 + 8: case ATOMIC64 + 9:
-            this.atomic64(OP[p] - ATOMIC64, wc, table, p, L, H, d, s);
+            this.atomic64(OP[p] - ATOMIC64, table, p, L, H, d, s);
             break;
 
           // ---- JMP: 64-bit compares, imm sign-extended ----
@@ -479,8 +484,17 @@ export class Interpreter {
     }
   }
 
+  private viewOf(r: Region): DataView {
+    let v = this.views.get(r.bytes);
+    if (!v) {
+      v = new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
+      this.views.set(r.bytes, v);
+    }
+    return v;
+  }
+
   /** The slow path of a memory access: find the region (and cache it) or fault. Returns the offset in it. */
-  private miss(cache: MemCache, table: RegionTable, p: number, lo: number, hi: number, size: number, write: boolean): number {
+  private miss(table: RegionTable, p: number, lo: number, hi: number, size: number, write: boolean): number {
     const off = this.off[p];
     let a = (lo >>> 0) + off;
     let h = hi;
@@ -493,16 +507,17 @@ export class Interpreter {
       const addr = (BigInt(h >>> 0) << 32n) | BigInt(a);
       throw this.fault(r, p, table.describe(addr, size, write), addr, size);
     }
-    cache.base = r.base;
-    cache.end = r.base + r.bytes.length;
-    cache.view = new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
+    this.cacheBase[p] = r.base;
+    this.cacheEnd[p] = r.base + r.bytes.length;
+    this.cacheView[p] = this.viewOf(r);
     return a - r.base;
   }
 
-  private atomic32(k: number, wc: MemCache, table: RegionTable, p: number, L: Int32Array, H: Int32Array, d: number, s: number): void {
+  private atomic32(k: number, table: RegionTable, p: number, L: Int32Array, H: Int32Array, d: number, s: number): void {
     const a = (L[d] >>> 0) + this.off[p];
-    const o = H[d] === 0 && a >= wc.base && a + 4 <= wc.end ? a - wc.base : this.miss(wc, table, p, L[d], H[d], 4, true);
-    const view = wc.view;
+    const CB = this.cacheBase, CE = this.cacheEnd;
+    const o = H[d] === 0 && a >= CB[p] && a + 4 <= CE[p] ? a - CB[p] : this.miss(table, p, L[d], H[d], 4, true);
+    const view = this.cacheView[p];
     const old = view.getInt32(o, true);
     const v = L[s];
     let nv = old;
@@ -524,10 +539,11 @@ export class Interpreter {
     }
   }
 
-  private atomic64(k: number, wc: MemCache, table: RegionTable, p: number, L: Int32Array, H: Int32Array, d: number, s: number): void {
+  private atomic64(k: number, table: RegionTable, p: number, L: Int32Array, H: Int32Array, d: number, s: number): void {
     const a = (L[d] >>> 0) + this.off[p];
-    const o = H[d] === 0 && a >= wc.base && a + 8 <= wc.end ? a - wc.base : this.miss(wc, table, p, L[d], H[d], 8, true);
-    const view = wc.view;
+    const CB = this.cacheBase, CE = this.cacheEnd;
+    const o = H[d] === 0 && a >= CB[p] && a + 8 <= CE[p] ? a - CB[p] : this.miss(table, p, L[d], H[d], 8, true);
+    const view = this.cacheView[p];
     const ol = view.getInt32(o, true);
     const oh = view.getInt32(o + 4, true);
     const vl = L[s];
