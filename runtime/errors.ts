@@ -21,6 +21,17 @@ export const FAULT_CODES: Record<FaultKind, number> = {
   invalid: 7,
 };
 
+/** The words a fault message starts with: `out of bounds at instruction 3 (...)`. */
+export const FAULT_TITLE: Record<FaultKind, string> = {
+  'out-of-bounds': 'out of bounds',
+  permission: 'permission denied',
+  budget: 'budget exhausted',
+  'unknown-helper': 'unknown helper',
+  helper: 'helper failed',
+  'call-depth': 'call depth exceeded',
+  invalid: 'invalid instruction',
+};
+
 export interface Fault {
   kind: FaultKind;
   /** Slot index of the faulting instruction. */

@@ -17,7 +17,7 @@ import { disasmInsn } from '../compiler/disasm.js';
 import { classify, isInvalid, LDDW_SRC, type Classified, type Insn } from '../compiler/opcodes.js';
 import type { Program } from '../compiler/program.js';
 import { arsh64, lsh64, mul64, rsh64, sdiv64, sge, sgt, smod64, swap16, swap32, udiv64, uge, ugt, umod64 } from './alu64.js';
-import { HelperError, type Fault, type FaultKind, type RunResult } from './errors.js';
+import { FAULT_TITLE, HelperError, type Fault, type FaultKind, type RunResult } from './errors.js';
 import { conformanceHelpers, type HelperContext, type HelperRegistry, type HelperResult } from './helpers.js';
 import { containerLayout, MAX_CALL_DEPTH, STACK_FRAME } from './layout.js';
 import { RegionTable, type Region, type RegionSpec } from './regions.js';
@@ -60,15 +60,6 @@ const MOVSX_VARIANT: Record<string, number> = {
 const END_VARIANT: Record<string, number> = {
   le16: LE16, le32: LE32, le64: LE64, be16: SWAP16, be32: SWAP32, be64: SWAP64,
   bswap16: SWAP16, bswap32: SWAP32, bswap64: SWAP64,
-};
-const FAULT_TITLE: Record<FaultKind, string> = {
-  'out-of-bounds': 'out of bounds',
-  permission: 'permission denied',
-  budget: 'budget exhausted',
-  'unknown-helper': 'unknown helper',
-  helper: 'helper failed',
-  'call-depth': 'call depth exceeded',
-  invalid: 'invalid instruction',
 };
 const MAX_REG = 10;
 const FRAME_WORDS = 11; // return slot, r6-r9 and r10 as halves

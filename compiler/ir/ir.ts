@@ -5,6 +5,7 @@
 // - Values live in 64-bit virtual registers: 0..10 are the eBPF registers (r10 is the read-only
 //   frame pointer of the current function), 11 and up are temporaries that passes may introduce.
 //   The IR is not SSA: back ends map registers to Wasm locals or ARM register pairs one to one.
+//   Temporaries belong to one function activation: a calllocal preserves the caller's.
 // - Every operation states its width. A 32-bit operation reads the low halves of its operands and
 //   writes its result zero-extended to 64 bits (eBPF's ALU32 rule): that zero upper half is part of
 //   the operation's meaning, not a guess a back end makes. `hiDead` on a definition says the upper
@@ -15,6 +16,15 @@
 //   masked to the width, INT_MIN/-1 = INT_MIN, INT_MIN%-1 = 0.
 // - Every instruction keeps `pc`, the eBPF slot it came from, for faults and listings.
 // - Memory operations carry the verifier's verdict; budget checks and faults are explicit.
+// - Run state (as runtime/interp.ts): on entry r1 = address of mem (0 without), r2 = its length,
+//   r10 = top of the entry frame; a helper may end the whole program (its result becomes r0).
+// - Budget: the builder puts `budget N` first in every block of a loop the verifier did not prove
+//   bounded, N = the block's eBPF instruction count (an lddw counts once). Straight-line code and
+//   proven loops are never charged, so an engine charges a subset of what the interpreter counts
+//   and `steps` of a compiled run is the amount charged. Every cycle of the CFG crosses a charged
+//   block, so every run ends. The charge happens at the block's start: a block that cannot be paid
+//   in full faults 'budget' at the `budget` instruction's pc, before any of its instructions run.
+// - Only code reachable from the entry is lowered; unreachable blocks and functions are dropped.
 import type { AluOp as EbpfAluOp, AtomicOp, JmpOp } from '../opcodes.js';
 import type { Verdict } from '../verify/facts.js';
 import type { DataSection } from '../program.js';
@@ -35,6 +45,13 @@ export interface Access {
   verdict: Exclude<Verdict, 'fault'>;
   /** Region the pointer is known to point into; a check then compares against that region only. */
   region?: string;
+  /**
+   * Set (with verdict 'proven') by check merging: the pc of an earlier access (checked or proven)
+   * on every path here, through the same unmodified base register, whose bytes include this
+   * access's bytes (and which wrote, if this access writes): having gone through, it proves this
+   * one. Informative only: back ends treat the access as any proven one.
+   */
+  coveredBy?: number;
 }
 
 interface Base {
