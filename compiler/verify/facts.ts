@@ -15,7 +15,11 @@ export interface AccessFact {
   verdict: Verdict;
   /** The region the pointer points into on every path, when known: 'stack', 'mem', a data section name, a host region name. */
   region?: string;
-  /** Access offset range within `region` (bytes from its base), when known. */
+  /**
+   * Access offset range, when known: bytes from the region's base, except for 'stack', where it is
+   * relative to the accessing function's r10 (its own frame is [-512, 0), callers' frames above 0),
+   * because one function runs at different call depths.
+   */
   offset?: { min: number; max: number };
   size: 1 | 2 | 4 | 8;
   write: boolean;

@@ -1,0 +1,1099 @@
+// Abstract interpretation of a structurally valid program (in the spirit of PREVAIL and the Linux
+// verifier): for every load, store and atomic it decides whether the access is in bounds and
+// permitted on every path (proven), faults on every path (rejected at load time), or needs a
+// runtime check; and it proves some loops terminate so that they need no budget check.
+//
+// Domains, per register: kind (uninitialised, scalar, pointer into a named region), numeric
+// bounds (signed and unsigned intervals with known bits; the value of a scalar, the offset of a
+// pointer), per stack byte: written or not plus whole spilled values, and between registers and
+// the symbolic mem length: a zone (x - y <= c) and affine equalities (p + 2n = c). Relations are
+// recorded only for operations proven not to wrap, so they hold over the integers.
+//
+// Functions are analysed per call site (the stack is at most 8 frames deep and recursion is
+// rejected), results cached by entry state. Loops are solved by chaotic iteration in reverse
+// postorder with widening (with thresholds) at targets of retreating edges, then two descending
+// passes; the last one records the facts. Everything is bounded, so analysis terminates on any
+// program; a program too large to analyse in the work budget gets no proofs (all accesses checked).
+//
+// Stack offsets in facts are relative to the frame pointer r10 of the function doing the access
+// (its own frame is [-512, 0), its callers' frames are above 0): a function is entered at different
+// depths, so region-base offsets would differ from call to call.
+import { disasmInsn } from '../disasm.js';
+import type { Classified, Insn, JmpOp } from '../opcodes.js';
+import type { Program } from '../program.js';
+import { FIRST_REGION_BASE, PAGE } from '../../runtime/regions.js';
+import { MAX_CALL_DEPTH, STACK_FRAME, STACK_SIZE } from '../../runtime/layout.js';
+import { Affine } from './affine.js';
+import { buildCfg, classifyAll, instructionStarts, jumpTarget, type Cfg } from './cfg.js';
+import { dominates, functionGraph, type FunctionGraph } from './dominators.js';
+import type { AccessFact, ProgramFacts, Verdict } from './facts.js';
+import {
+  binary, bswap, constant, isConst, join as joinNum, NEGATE, neg, refine, sext, top, trunc, urange,
+  zext, meet, type BinaryOp, type Cond, type Num,
+} from './interval.js';
+import {
+  bounds, joinStates, LEN, NVARS, pointer, reduce, scalar, SCALAR_TOP, State, stateLeq, UNINIT,
+  widenStates, type Slot, type Val,
+} from './state.js';
+import { checkStructure, VerifyError, type Diagnostic } from './structural.js';
+import { Zone } from './zone.js';
+
+export interface AnalysisRegion {
+  name: string;
+  /** Size in bytes when known (for 'mem': the input size; otherwise unknown). */
+  size?: number;
+  writable: boolean;
+}
+
+export interface AnalysisOptions {
+  /** Data sections and host regions with their sizes; 'mem' with its size when known. */
+  regions: AnalysisRegion[];
+  /** Size of the mem input (overrides a size given for 'mem' in `regions`). */
+  memSize?: number;
+  /** Helper ids the runtime provides: a call returns an unknown scalar in r0 and clobbers r1-r5. */
+  helpers: ReadonlySet<number>;
+  /** Most iterations a loop may run to count as bounded (default 2^20). */
+  maxBoundedTrips?: number;
+}
+
+export interface AnalysisResult {
+  facts: ProgramFacts;
+  diagnostics: Diagnostic[];
+}
+
+/** Runs the structural verifier, then the analysis; throws VerifyError on any problem. */
+export function verifyProgram(program: Program, opts: AnalysisOptions): ProgramFacts {
+  const structural = checkStructure(program, { helpers: opts.helpers });
+  if (structural.length > 0) throw new VerifyError(structural);
+  const { facts, diagnostics } = analyze(program, opts);
+  if (diagnostics.length > 0) throw new VerifyError(diagnostics);
+  return facts;
+}
+
+/**
+ * Facts and load-time rejections for a program that passed the structural verifier (on other
+ * programs it still terminates, but its verdicts mean nothing).
+ */
+export function analyze(program: Program, opts: AnalysisOptions): AnalysisResult {
+  const a = new Analyzer(program, opts);
+  try {
+    a.run();
+  } catch (e) {
+    if (!(e instanceof GiveUp)) throw e;
+    return { facts: a.givenUp(), diagnostics: [] };
+  }
+  return a.result();
+}
+
+// ---- internals ----
+
+const STACK = 0;
+const MEM = 1;
+const FP = 10;
+const WIDEN_DELAY = 2;
+const MAX_REDUCED_VISITS = 12;
+const NARROW_PASSES = 1;
+const MAX_WORK = 3_000_000;
+const DEFAULT_MAX_TRIPS = 1 << 20;
+const SLOTS_PER_FRAME = STACK_FRAME / 8;
+const STACK_LO = -STACK_FRAME;
+const MEM_MAX = 0xffffffff;
+
+interface RegionInfo {
+  name: string;
+  size?: number;
+  writable: boolean;
+}
+
+class GiveUp extends Error {}
+
+const COND_OF: Record<JmpOp, Cond> = {
+  jeq: 'eq', jne: 'ne', jgt: 'ugt', jge: 'uge', jlt: 'ult', jle: 'ule',
+  jsgt: 'sgt', jsge: 'sge', jslt: 'slt', jsle: 'sle', jset: 'set',
+};
+const BIN_OF: Partial<Record<string, BinaryOp>> = {
+  add: 'add', sub: 'sub', mul: 'mul', div: 'udiv', sdiv: 'sdiv', mod: 'umod', smod: 'smod',
+  or: 'or', and: 'and', lsh: 'lsh', rsh: 'rsh', xor: 'xor', arsh: 'arsh',
+};
+
+/** What one access was found to be in one context. */
+interface Access {
+  verdict: Verdict;
+  region?: string;
+  offset?: { min: number; max: number };
+  reason: string;
+  rule?: 'always-faults' | 'write-readonly';
+}
+
+interface Ctx {
+  fn: number;
+  depth: number;
+  record: boolean;
+  graph: FunctionGraph;
+  exit?: State;
+}
+
+class Analyzer {
+  private readonly prog: Program;
+  private readonly opts: AnalysisOptions;
+  private readonly cfg: Cfg;
+  private readonly cls: (Classified | undefined)[];
+  private readonly regions: RegionInfo[];
+  private readonly relocAt = new Map<number, number>();
+  private readonly thresholds: bigint[];
+  private readonly graphs = new Map<number, FunctionGraph>();
+  private readonly cache = new Map<string, State | null>();
+  private readonly facts = new Map<number, AccessFact>();
+  private readonly diags = new Map<string, Diagnostic>();
+  /** Per add/sub-immediate slot: the destination's value before it, over all recorded visits. */
+  private readonly addInfo = new Map<number, Num>();
+  private readonly memSize?: number;
+  private work = 0;
+
+  constructor(prog: Program, opts: AnalysisOptions) {
+    this.prog = prog;
+    this.opts = opts;
+    this.cfg = buildCfg(prog);
+    this.cls = classifyAll(prog.insns, instructionStarts(prog.insns));
+    const memSpec = opts.regions.find((r) => r.name === 'mem');
+    this.memSize = opts.memSize ?? memSpec?.size;
+    this.regions = [
+      { name: 'stack', size: STACK_SIZE, writable: true },
+      { name: 'mem', size: this.memSize, writable: true },
+      ...prog.data.map((d) => ({ name: d.name, size: d.bytes.length, writable: d.writable })),
+      ...opts.regions.filter((r) => r.name !== 'mem' && !prog.data.some((d) => d.name === r.name)),
+    ];
+    for (const r of prog.relocs) this.relocAt.set(r.slot, r.section);
+    this.thresholds = this.collectThresholds();
+  }
+
+  run(): void {
+    const entryFn = this.cfg.entry;
+    if (entryFn < 0) return;
+    const s = this.entryState();
+    this.analyzeFn(entryFn, s, 0, true);
+    this.findBoundedLoops();
+  }
+
+  result(): AnalysisResult {
+    const access = new Map<number, AccessFact>();
+    for (const b of this.cfg.blocks) {
+      if (!b.reachable) continue;
+      for (let i = b.start; i <= b.last; i++) {
+        const c = this.cls[i];
+        if (c === undefined || !isMemory(c)) continue;
+        const f = this.facts.get(i);
+        access.set(i, f ?? {
+          slot: i, verdict: 'check', size: c.size ?? 8, write: c.form !== 'ldx',
+          reason: 'no analysed path reaches this instruction',
+        });
+      }
+    }
+    const facts: ProgramFacts = { access, boundedBackEdges: this.bounded, assumedSizes: this.assumed() };
+    const diagnostics = [...this.diags.values()].sort((x, y) => x.index - y.index);
+    return { facts, diagnostics };
+  }
+
+  givenUp(): ProgramFacts {
+    const access = new Map<number, AccessFact>();
+    for (const b of this.cfg.blocks) {
+      if (!b.reachable) continue;
+      for (let i = b.start; i <= b.last; i++) {
+        const c = this.cls[i];
+        if (c === undefined || !isMemory(c)) continue;
+        access.set(i, { slot: i, verdict: 'check', size: c.size ?? 8, write: c.form !== 'ldx', reason: 'the program is too large to analyse within the work limit' });
+      }
+    }
+    return { access, boundedBackEdges: new Set(), assumedSizes: this.assumed() };
+  }
+
+  private assumed(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (this.memSize !== undefined) out.mem = this.memSize;
+    for (const r of this.regions.slice(2 + this.prog.data.length)) if (r.size !== undefined) out[r.name] = r.size;
+    return out;
+  }
+
+  private readonly bounded = new Set<number>();
+
+  // ---- states ----
+
+  private entryState(): State {
+    const regs: Val[] = new Array<Val>(NVARS).fill(UNINIT);
+    const len = this.memSize !== undefined ? constant(64, BigInt(this.memSize)) : urange(64, 0n, BigInt(MEM_MAX));
+    regs[1] = pointer(MEM, constant(64, 0n));
+    regs[2] = scalar(len);
+    regs[FP] = pointer(STACK, constant(64, 0n));
+    regs[LEN] = scalar(len);
+    const zone = new Zone(NVARS);
+    zone.addConstraint(2, LEN, 0);
+    zone.addConstraint(LEN, 2, 0);
+    const row = new Array<number>(NVARS).fill(0);
+    row[2] = 1;
+    row[LEN] = -1;
+    const aff = new Affine(NVARS).add(row, 0) ?? new Affine(NVARS);
+    return new State(regs, new Array<Slot | undefined>(SLOTS_PER_FRAME).fill(undefined), zone, aff);
+  }
+
+  private graph(fn: number): FunctionGraph {
+    let g = this.graphs.get(fn);
+    if (g === undefined) {
+      g = functionGraph(this.cfg, fn);
+      this.graphs.set(fn, g);
+    }
+    return g;
+  }
+
+  // ---- fixpoint ----
+
+  /** The state after the function returns (join over its exits), or undefined if it never does. */
+  private analyzeFn(fn: number, entry: State, depth: number, record: boolean): State | undefined {
+    const graph = this.graph(fn);
+    const ctx: Ctx = { fn, depth, record: false, graph };
+    const blocks = this.cfg.blocks;
+    const entryBlock = graph.rpo[0];
+    const inState = new Map<number, State>();
+    const edge = new Map<string, State>();
+    const visits = new Map<number, number>();
+    const key = (from: number, to: number): string => `${from}>${to}`;
+
+    const gather = (b: number): State | undefined => {
+      let s: State | undefined = b === entryBlock ? entry : undefined;
+      const head = graph.wideningPoints.has(b);
+      for (const p of blocks[b].preds) {
+        const e = edge.get(key(p, b));
+        if (e !== undefined) s = s === undefined ? e : joinStates(s, e, head);
+      }
+      return s;
+    };
+    const transfer = (b: number, s: State): void => {
+      const outs = this.runBlock(ctx, b, s);
+      for (const succ of blocks[b].succs) {
+        const o = outs.get(succ);
+        if (o === undefined) edge.delete(key(b, succ));
+        else edge.set(key(b, succ), o);
+      }
+    };
+
+    // Ascending phase: a worklist ordered by reverse postorder.
+    const pending = new Set<number>([entryBlock]);
+    while (pending.size > 0) {
+      let b = -1;
+      let best = Infinity;
+      for (const x of pending) {
+        const o = graph.order.get(x) ?? Infinity;
+        if (o < best) { best = o; b = x; }
+      }
+      pending.delete(b);
+      let s = gather(b);
+      if (s === undefined) continue;
+      const old = inState.get(b);
+      if (old !== undefined) {
+        if (stateLeq(s, old)) continue;
+        if (graph.wideningPoints.has(b)) {
+          const v = (visits.get(b) ?? 0) + 1;
+          visits.set(b, v);
+          s = v > WIDEN_DELAY ? widenStates(old, s, this.thresholds) : joinStates(old, s, true);
+        } else {
+          s = joinStates(old, s);
+        }
+      }
+      s = s.clone();
+      // Reduction after widening could undo it forever; late visits of a loop head skip it.
+      // (A block with one predecessor gets an already reduced state.)
+      if (blocks[b].preds.length > 1 && (visits.get(b) ?? 0) <= MAX_REDUCED_VISITS && !reduce(s)) continue;
+      inState.set(b, s);
+      transfer(b, s.clone());
+      for (const succ of blocks[b].succs) if (graph.order.has(succ)) pending.add(succ);
+    }
+
+    // Descending phase: recompute each block from its predecessors without widening; every
+    // iterate is still a sound invariant, usually a tighter one. The last pass records.
+    for (let pass = 0; pass < NARROW_PASSES; pass++) {
+      const last = pass === NARROW_PASSES - 1;
+      ctx.record = last && record;
+      ctx.exit = undefined;
+      for (const b of graph.rpo) {
+        const s0 = gather(b);
+        if (s0 === undefined) {
+          for (const succ of blocks[b].succs) edge.delete(key(b, succ));
+          continue;
+        }
+        const s = s0.clone();
+        if (blocks[b].preds.length > 1 && !reduce(s)) {
+          for (const succ of blocks[b].succs) edge.delete(key(b, succ));
+          continue;
+        }
+        transfer(b, s);
+      }
+    }
+    return ctx.exit;
+  }
+
+  /** Runs one block; returns the state on each outgoing edge that can be taken. */
+  private runBlock(ctx: Ctx, b: number, s: State): Map<number, State> {
+    const blk = this.cfg.blocks[b];
+    const out = new Map<number, State>();
+    const insns = this.prog.insns;
+    let cur: State | undefined = s;
+    for (let i = blk.start; i <= blk.last && cur !== undefined; i++) {
+      const c = this.cls[i];
+      if (c === undefined) return out;
+      if (++this.work > MAX_WORK) throw new GiveUp();
+      if (i === blk.last && (c.form === 'jcond' || c.form === 'ja' || c.form === 'exit')) break;
+      cur = this.step(ctx, i, insns[i], c, cur);
+      if (c.form === 'lddw') i++;
+    }
+    if (cur === undefined) return out;
+    const i = blk.last;
+    const c = this.cls[i];
+    if (c === undefined) return out;
+    const fallNext = blk.end < this.cfg.functions[blk.fn].end ? this.cfg.blockOfSlot[blk.end] : -1;
+    if (c.form === 'exit') {
+      ctx.exit = ctx.exit === undefined ? cur : joinStates(ctx.exit, cur);
+      return out;
+    }
+    if (c.form === 'ja') {
+      const t = jumpTarget(insns[i], i, c);
+      if (t !== undefined) out.set(this.cfg.blockOfSlot[t], cur);
+      return out;
+    }
+    if (c.form === 'jcond') {
+      const t = jumpTarget(insns[i], i, c);
+      const tb = t === undefined ? -1 : this.cfg.blockOfSlot[t];
+      const taken = this.branch(cur, insns[i], c, true);
+      const fall = this.branch(cur, insns[i], c, false);
+      // Both edges can lead to the same block (a jump to the next slot).
+      if (tb === fallNext) {
+        const both = taken && fall ? joinStates(taken, fall) : taken ?? fall;
+        if (both) out.set(tb, both);
+        return out;
+      }
+      if (taken && tb >= 0) out.set(tb, taken);
+      if (fall && fallNext >= 0) out.set(fallNext, fall);
+      return out;
+    }
+    if (fallNext >= 0) out.set(fallNext, cur);
+    return out;
+  }
+
+  // ---- instructions ----
+
+  private step(ctx: Ctx, i: number, insn: Insn, c: Classified, s: State): State | undefined {
+    switch (c.form) {
+      case 'alu':
+        if (ctx.record && !c.srcReg && (c.alu === 'add' || c.alu === 'sub')) this.recordAdd(i, s.regs[insn.dst].n);
+        this.alu(s, insn, c);
+        return s;
+      case 'neg': {
+        const d = s.regs[insn.dst];
+        const n = c.wide ? neg(d.n) : zext(neg(trunc(d.n, 32)), 64);
+        const exact = c.wide && d.kind === 'scalar' && d.n.smin > top(64).smin;
+        const old = s.aff;
+        s.setReg(insn.dst, scalar(d.kind === 'scalar' ? n : c.wide ? top(64) : zext(top(32), 64)));
+        if (exact) {
+          // x := -x: scale by -1 (an affine map the equalities can follow).
+          s.aff = old.assign(insn.dst, unitCoef(insn.dst, -1), 0);
+        }
+        return s;
+      }
+      case 'end': {
+        const d = s.regs[insn.dst];
+        const bits = insn.imm;
+        if (c.end === 'le' && bits === 64) return s; // identity on a little-endian machine
+        const base = d.kind === 'scalar' ? d.n : top(64);
+        const n = c.end === 'le' ? zext(trunc(base, bits), 64) : bswap(base, bits);
+        s.setReg(insn.dst, scalar(n));
+        return s;
+      }
+      case 'lddw': {
+        const section = this.relocAt.get(i);
+        const value = (BigInt.asUintN(32, BigInt(this.prog.insns[i + 1]?.imm ?? 0)) << 32n) | BigInt.asUintN(32, BigInt(insn.imm));
+        if (section !== undefined) {
+          const addend = this.prog.relocs.find((r) => r.slot === i)?.addend ?? 0;
+          s.setReg(insn.dst, pointer(2 + section, constant(64, BigInt(addend))));
+        } else {
+          s.setReg(insn.dst, scalar(constant(64, value)));
+        }
+        return s;
+      }
+      case 'ldx': case 'st': case 'stx': case 'atomic':
+        return this.memory(ctx, i, insn, c, s);
+      case 'call':
+        if (c.local) return this.localCall(ctx, i, insn, s);
+        return this.helperCall(s);
+      case 'callx':
+        return this.helperCall(s);
+      default:
+        return s;
+    }
+  }
+
+  private alu(s: State, insn: Insn, c: Classified): void {
+    const d = insn.dst;
+    const D = s.regs[d];
+    const S: Val = c.srcReg ? s.regs[insn.src] : scalar(constant(64, BigInt(insn.imm)));
+    const op = c.alu ?? 'mov';
+    if (c.wide) {
+      this.alu64(s, d, D, S, op, c, c.srcReg ? insn.src : -1, insn);
+      return;
+    }
+    // ALU32: operate on the low halves, zero-extend the result.
+    const a = D.kind === 'scalar' ? trunc(D.n, 32) : top(32);
+    const b = S.kind === 'scalar' ? trunc(S.n, 32) : top(32);
+    let r: Num;
+    if (op === 'mov') r = b;
+    else if (op === 'movsx') r = sext(trunc(b, c.signExtend ?? 32), 32);
+    else r = binary(BIN_OF[op] ?? 'add', a, b);
+    const n = zext(r, 64);
+    const exactMov = op === 'mov' && S.kind === 'scalar' && S.n.umax <= 0xffffffffn && c.srcReg;
+    const addK = (op === 'add' || op === 'sub') && !c.srcReg && D.kind === 'scalar' ? BigInt(op === 'add' ? insn.imm : -insn.imm) : undefined;
+    const exactAdd = addK !== undefined && D.n.umax <= 0xffffffffn && D.n.umin + addK >= 0n && D.n.umax + addK <= 0xffffffffn;
+    if (exactAdd && addK !== undefined) {
+      s.regs[d] = scalar(n);
+      this.relAddConst(s, d, d, Number(addK));
+      return;
+    }
+    s.setReg(d, scalar(n));
+    if (exactMov) this.relAddConst(s, d, insn.src, 0);
+
+  }
+
+  /** x := y + k in both relational domains (the caller proved it exact). */
+  private relAddConst(s: State, x: number, y: number, k: number): void {
+    s.zone.assignPlus(x, y, k);
+    const coef = unitCoef(y, 1);
+    if (x !== y) s.aff = s.aff.forget(x);
+    s.aff = s.aff.assign(x, coef, k);
+  }
+
+  private alu64(s: State, d: number, D: Val, S: Val, op: string, c: Classified, src: number, insn: Insn): void {
+    const M63 = 2n ** 63n;
+    const noOverflow = (lo: bigint, hi: bigint): boolean => lo >= -M63 && hi < M63;
+    if (op === 'mov') {
+      s.regs[d] = S;
+      if (src < 0) s.forgetRel(d);
+      else if (S.kind === 'uninit') s.forgetRel(d);
+      else if (src !== d) this.relAddConst(s, d, src, 0);
+      return;
+    }
+    if (op === 'movsx') {
+      const b = S.kind === 'scalar' ? S.n : top(64);
+      s.setReg(d, scalar(sext(trunc(b, c.signExtend ?? 64), 64)));
+      return;
+    }
+    if (op === 'add' || op === 'sub') {
+      const sub = op === 'sub';
+      // Which operand carries the region (pointer +/- scalar, scalar + pointer, pointer - pointer).
+      let res: Val;
+      if (D.kind === 'ptr' && S.kind === 'scalar') res = pointer(D.region, binary(op, D.n, S.n));
+      else if (!sub && D.kind === 'scalar' && S.kind === 'ptr') res = pointer(S.region, binary('add', D.n, S.n));
+      else if (sub && D.kind === 'ptr' && S.kind === 'ptr' && D.region === S.region) res = scalar(binary('sub', D.n, S.n));
+      else if (D.kind === 'scalar' && S.kind === 'scalar') res = scalar(binary(op, D.n, S.n));
+      else res = SCALAR_TOP;
+      const tracked = res !== SCALAR_TOP && D.kind !== 'uninit' && S.kind !== 'uninit';
+      const lo = sub ? D.n.smin - S.n.smax : D.n.smin + S.n.smin;
+      const hi = sub ? D.n.smax - S.n.smin : D.n.smax + S.n.smax;
+      const exact = tracked && noOverflow(lo, hi);
+      if (!exact) { s.setReg(d, res); return; }
+      const sConst = S.kind === 'scalar' && isConst(S.n) && S.n.smin >= -(2n ** 50n) && S.n.smin <= 2n ** 50n;
+      if (sConst) {
+        s.regs[d] = res;
+        this.relAddConst(s, d, d, Number(sub ? -S.n.smin : S.n.smin));
+        return;
+      }
+      const dConst = !sub && isConst(D.n) && D.n.smin >= -(2n ** 50n) && D.n.smin <= 2n ** 50n;
+      if (dConst && src >= 0 && src !== d) {
+        s.regs[d] = res;
+        this.relAddConst(s, d, src, Number(D.n.smin));
+        return;
+      }
+      s.regs[d] = res;
+      s.zone.forget(d);
+      if (src >= 0 && src !== d) {
+        const coef = new Array<number>(NVARS).fill(0);
+        coef[d] = 1;
+        coef[src] = sub ? -1 : 1;
+        s.aff = s.aff.assign(d, coef, 0);
+      } else {
+        s.aff = s.aff.forget(d);
+      }
+      return;
+    }
+    const bop = BIN_OF[op];
+    if (D.kind === 'scalar' && S.kind === 'scalar' && isConst(S.n) && !c.srcReg) {
+      const k = S.n.umin;
+      const bits = D.n.t.v | D.n.t.m;
+      // x | k and x ^ k on bits x never has add k; x & k keeping every bit x may have is a move.
+      if ((op === 'or' || op === 'xor') && (bits & k) === 0n && k <= 2n ** 50n) {
+        s.regs[d] = scalar(binary(op, D.n, S.n));
+        this.relAddConst(s, d, d, Number(k));
+        return;
+      }
+      if (op === 'and' && (bits & ~k) === 0n) return;
+      // x >> k, x & k, x / k, x % k of a non-negative x never exceed x: keep x's upper bounds.
+      const shrinks = (op === 'rsh' || (op === 'and' && k < 2n ** 63n) || ((op === 'div' || op === 'mod') && k > 0n));
+      if (shrinks && D.n.smin >= 0n) {
+        const z = s.zone.clone();
+        s.setReg(d, scalar(binary(bop ?? 'rsh', D.n, S.n)));
+        s.zone = keepUpper(z, d);
+        return;
+      }
+      // x & -2^j rounds down: x - (2^j - 1) <= result <= x, for values that stay non-negative.
+      const low = -BigInt.asIntN(64, k);
+      if (op === 'and' && low > 0n && low <= 2n ** 20n && (low & (low - 1n)) === 0n && D.n.smin >= 0n && D.n.smax < 2n ** 52n) {
+        const old = s.zone.clone();
+        const n = binary('and', D.n, S.n);
+        s.setReg(d, scalar(n));
+        // Relate the new value to the old one through a copy in the zone (the old value is gone).
+        s.zone = roundDown(old, d, Number(low) - 1);
+        return;
+      }
+    }
+    if (D.kind !== 'scalar' || S.kind !== 'scalar' || bop === undefined) {
+      s.setReg(d, SCALAR_TOP);
+      return;
+    }
+    const n = binary(bop, D.n, S.n);
+    // x := k * x (mul or left shift by a constant) keeps the equalities when nothing overflows.
+    let scale: bigint | undefined;
+    if (isConst(S.n) && op === 'mul') scale = S.n.smin;
+    if (isConst(S.n) && op === 'lsh' && S.n.umin < 62n) scale = 1n << S.n.umin;
+    if (scale !== undefined && scale !== 0n && scale >= -(2n ** 20n) && scale <= 2n ** 20n
+      && noOverflow(D.n.smin * scale < D.n.smax * scale ? D.n.smin * scale : D.n.smax * scale, D.n.smin * scale > D.n.smax * scale ? D.n.smin * scale : D.n.smax * scale)) {
+      const old = s.aff;
+      s.setReg(d, scalar(n));
+      s.aff = old.assign(d, unitCoef(d, Number(scale)), 0);
+      return;
+    }
+    s.setReg(d, scalar(n));
+  }
+
+  // ---- branches ----
+
+  /** The state on one edge of a conditional jump, or undefined when that edge cannot be taken. */
+  private branch(s0: State, insn: Insn, c: Classified, taken: boolean): State | undefined {
+    const cond0 = COND_OF[c.jmp ?? 'jeq'];
+    const cond = taken ? cond0 : NEGATE[cond0];
+    const s = s0.clone();
+    const x = insn.dst;
+    const y = c.srcReg ? insn.src : -1;
+    const A = s.regs[x];
+    const B: Val = y >= 0 ? s.regs[y] : scalar(constant(64, BigInt(insn.imm)));
+    const numeric = (A.kind === 'scalar' && B.kind === 'scalar') || (A.kind === 'ptr' && B.kind === 'ptr' && A.region === B.region);
+    if (!numeric) return s;
+    const ptrs = A.kind === 'ptr';
+    // Pointers into one region compare like their offsets while addresses cannot wrap.
+    const safePtr = (v: Val): boolean => v.n.smin >= -BigInt(FIRST_REGION_BASE) && v.n.smax <= 0x100000000n;
+    if (ptrs && cond !== 'eq' && cond !== 'ne' && !(safePtr(A) && safePtr(B))) return s;
+    // A 32-bit compare of pointers sees the low halves of addresses, not offsets; jset sees bits.
+    if (ptrs && (cond0 === 'set' || !c.wide)) return s;
+    let an: Num, bn: Num;
+    if (c.wide) {
+      const r = refine(cond, A.n, B.n);
+      if (r === undefined) return undefined;
+      [an, bn] = r;
+    } else {
+      const r = refine(cond, trunc(A.n, 32), trunc(B.n, 32));
+      if (r === undefined) return undefined;
+      const a2 = withLow(A.n, r[0]);
+      const b2 = withLow(B.n, r[1]);
+      if (a2 === undefined || b2 === undefined) return undefined;
+      [an, bn] = [a2, b2];
+    }
+    s.regs[x] = { ...A, n: an };
+    if (y >= 0) s.regs[y] = { ...B, n: bn };
+    // Relations: valid where the compared quantities mean the same as signed integers.
+    const small = (n: Num): boolean => n.umax < 2n ** 31n;
+    const relOk = c.wide ? true : small(an) && small(bn);
+    let relAdded = false;
+    if (relOk && y >= 0 && y !== x) {
+      const unsignedOk = ptrs || (an.umax < 2n ** 63n && bn.umax < 2n ** 63n);
+      const z = s.zone;
+      let ok = true;
+      switch (cond) {
+        case 'eq': {
+          ok = z.addConstraint(x, y, 0) && z.addConstraint(y, x, 0);
+          const row = new Array<number>(NVARS).fill(0);
+          row[x] = 1;
+          row[y] = -1;
+          const aff = s.aff.add(row, 0);
+          if (aff === undefined) return undefined;
+          s.aff = aff;
+          break;
+        }
+        case 'ult': if (unsignedOk) ok = z.addConstraint(x, y, -1); break;
+        case 'ule': if (unsignedOk) ok = z.addConstraint(x, y, 0); break;
+        case 'ugt': if (unsignedOk) ok = z.addConstraint(y, x, -1); break;
+        case 'uge': if (unsignedOk) ok = z.addConstraint(y, x, 0); break;
+        case 'slt': ok = z.addConstraint(x, y, -1); break;
+        case 'sle': ok = z.addConstraint(x, y, 0); break;
+        case 'sgt': ok = z.addConstraint(y, x, -1); break;
+        case 'sge': ok = z.addConstraint(y, x, 0); break;
+        default: break;
+      }
+      if (!ok) return undefined;
+      relAdded = true;
+    } else if (relOk && y < 0 && cond === 'eq' && isConst(bn) && bn.smin >= -(2n ** 50n) && bn.smin <= 2n ** 50n) {
+      const aff = s.aff.add(unitCoef(x, 1), Number(bn.smin));
+      if (aff === undefined) return undefined;
+      s.aff = aff;
+      relAdded = true;
+    }
+    // A narrowed register or a new relation can tighten the registers related to it.
+    if ((relAdded || related(s, x) || (y >= 0 && related(s, y))) && !reduce(s)) return undefined;
+    return s;
+  }
+
+  // ---- calls ----
+
+  private helperCall(s: State): State {
+    // A helper may write through any argument that can address the stack.
+    const maybeStack = [1, 2, 3, 4, 5].some((r) => {
+      const v = s.regs[r];
+      return (v.kind === 'ptr' && v.region === STACK) || (v.kind === 'scalar' && mayAddressStack(v.n, 0));
+    });
+    if (maybeStack) havocStack(s);
+    s.setReg(0, SCALAR_TOP);
+    for (let r = 1; r <= 5; r++) s.setReg(r, UNINIT);
+    return s;
+  }
+
+  private localCall(ctx: Ctx, i: number, insn: Insn, s: State): State | undefined {
+    const target = i + 1 + insn.imm;
+    const callee = this.cfg.fnOfSlot[target];
+    if (ctx.depth + 1 >= MAX_CALL_DEPTH) return undefined; // faults with call-depth at run time
+    const shift = (v: Val, by: number): Val => (v.kind === 'ptr' && v.region === STACK ? pointer(STACK, binary('add', v.n, constant(64, BigInt(by)))) : v);
+    // Callee view: its frame below, the caller's frames (shifted up by one frame) above.
+    const regs: Val[] = new Array<Val>(NVARS).fill(UNINIT);
+    for (let r = 1; r <= 5; r++) regs[r] = shift(s.regs[r], STACK_FRAME);
+    regs[FP] = pointer(STACK, constant(64, 0n));
+    regs[LEN] = s.regs[LEN];
+    const stack: (Slot | undefined)[] = [...new Array<Slot | undefined>(SLOTS_PER_FRAME).fill(undefined), ...s.stack.map((sl) => shiftSlot(sl, STACK_FRAME))];
+    const zone = new Zone(NVARS);
+    let aff = s.aff;
+    for (const r of [0, 6, 7, 8, 9, FP]) aff = aff.forget(r);
+    const keep = [1, 2, 3, 4, 5, LEN];
+    const shiftOf = (r: number): number => (s.regs[r].kind === 'ptr' && s.regs[r].region === STACK ? STACK_FRAME : 0);
+    for (const a of keep) {
+      for (const b of keep) {
+        if (a === b) continue;
+        const v = s.zone.get(a, b);
+        if (v !== Infinity) zone.addConstraint(a, b, v + shiftOf(a) - shiftOf(b));
+      }
+    }
+    for (const r of keep) if (shiftOf(r) !== 0) aff = aff.assign(r, unitCoef(r, 1), STACK_FRAME);
+    const entry = new State(regs, stack, zone, aff);
+    const exit = this.call(callee, entry, ctx.depth + 1, ctx.record);
+    if (exit === undefined) return undefined;
+    const after = s.clone();
+    const r0 = exit.regs[0];
+    after.setReg(0, r0.kind === 'scalar' ? r0 : SCALAR_TOP);
+    for (let r = 1; r <= 5; r++) after.setReg(r, UNINIT);
+    after.stack = exit.stack.slice(SLOTS_PER_FRAME).map((sl) => shiftSlot(sl, -STACK_FRAME));
+    return after;
+  }
+
+  private call(fn: number, entry: State, depth: number, record: boolean): State | undefined {
+    const k = `${fn}|${depth}|${record ? 1 : 0}|${stateKey(entry)}`;
+    const hit = this.cache.get(k);
+    if (hit !== undefined) return hit ?? undefined;
+    const exit = this.analyzeFn(fn, entry, depth, record);
+    this.cache.set(k, exit ?? null);
+    return exit;
+  }
+
+  // ---- memory ----
+
+  private memory(ctx: Ctx, i: number, insn: Insn, c: Classified, s: State): State | undefined {
+    const size = c.size ?? 8;
+    const write = c.form !== 'ldx';
+    const baseReg = c.form === 'ldx' ? insn.src : insn.dst;
+    const base = s.regs[baseReg];
+    const acc = this.judge(ctx, s, baseReg, base, insn.off, size, write && c.form !== 'atomic' ? 'write' : c.form === 'atomic' ? 'rmw' : 'read');
+    if (ctx.record) this.note(i, acc, size, write);
+    if (acc.verdict === 'fault') return undefined;
+    const onStack = base.kind === 'ptr' && base.region === STACK;
+    const lo = base.n.smin + BigInt(insn.off);
+    const hi = base.n.smax + BigInt(insn.off);
+    const frameTop = BigInt(STACK_FRAME * ctx.depth);
+    const exact = onStack && lo === hi && lo >= BigInt(STACK_LO) && hi + BigInt(size) <= frameTop;
+    if (onStack && (c.form === 'ldx' || c.form === 'atomic')) {
+      const uninit = this.stackUninit(s, lo, hi, size, frameTop);
+      if (uninit && ctx.record) {
+        this.diag(i, 'uninit-stack', `reads stack bytes at r10${fmtRange(lo, hi + BigInt(size) - 1n)} that are not written on every path to this instruction`);
+      }
+    }
+    switch (c.form) {
+      case 'ldx': {
+        let v: Val | undefined;
+        if (exact) v = readSlot(s, Number(lo), size);
+        if (v === undefined) v = scalar(zext(top(size * 8), 64));
+        if (c.signExtend && v.kind === 'scalar') v = scalar(sext(trunc(v.n, size * 8), 64));
+        s.setReg(insn.dst, v);
+        return s;
+      }
+      case 'st': case 'stx': {
+        const val: Val = c.form === 'st' ? scalar(constant(64, BigInt(insn.imm))) : s.regs[insn.src];
+        if (onStack) writeStack(s, lo, hi, size, exact ? val : undefined, frameTop);
+        else if (base.kind !== 'ptr' && mayAddressStack(base.n, insn.off)) havocStack(s);
+        return s;
+      }
+      case 'atomic': {
+        if (onStack) writeStack(s, lo, hi, size, undefined, frameTop);
+        else if (base.kind !== 'ptr' && mayAddressStack(base.n, insn.off)) havocStack(s);
+        const old = scalar(zext(top(size * 8), 64));
+        if (c.atomic === 'cmpxchg') s.setReg(0, old);
+        else if (c.fetch) s.setReg(insn.src, old);
+        return s;
+      }
+      default:
+        return s;
+    }
+  }
+
+  private stackUninit(s: State, lo: bigint, hi: bigint, size: number, frameTop: bigint): boolean {
+    const from = lo, to = hi + BigInt(size);
+    // Only judged when every byte the access may touch is in the tracked frames.
+    if (from < BigInt(STACK_LO) || to > frameTop || to - from > 4096n) return false;
+    for (let o = Number(from); o < Number(to); o++) {
+      const k = o - STACK_LO;
+      const sl = s.stack[k >> 3];
+      if (sl === undefined || (sl.init & (1 << (k & 7))) === 0) return true;
+    }
+    return false;
+  }
+
+  /** The verdict on one access in one state. */
+  private judge(ctx: Ctx, s: State, baseReg: number, base: Val, off: number, size: number, mode: 'read' | 'write' | 'rmw'): Access {
+    const write = mode !== 'read';
+    if (base.kind !== 'ptr') {
+      return { verdict: 'check', reason: `the base r${baseReg} is not a known pointer (an integer address is checked at run time)` };
+    }
+    const region = this.regions[base.region];
+    const z = BigInt(size);
+    let lo = base.n.smin + BigInt(off);
+    let hi = base.n.smax + BigInt(off);
+    // Affine equalities can bound an offset the intervals lost (a pointer moving with a counter).
+    const { lo: blo, hi: bhi } = bounds(s);
+    if (s.aff.rows.some((r) => r[baseReg] !== 0)) {
+      const unit = unitCoef(baseReg, 1);
+      const ub = s.aff.upperBound(unit, blo, bhi);
+      if (ub !== Infinity && BigInt(ub) + BigInt(off) < hi) hi = BigInt(ub) + BigInt(off);
+      unit[baseReg] = -1;
+      const lb = -s.aff.upperBound(unit, blo, bhi);
+      if (lb !== -Infinity && BigInt(lb) + BigInt(off) > lo) lo = BigInt(lb) + BigInt(off);
+    }
+    const offset = lo >= -(2n ** 52n) && hi <= 2n ** 52n ? { min: Number(lo), max: Number(hi) } : undefined;
+    const name = region.name;
+    let rLo: bigint, endMin: bigint, endMax: bigint;
+    let symbolic = false;
+    if (base.region === STACK) {
+      rLo = -BigInt(STACK_SIZE - STACK_FRAME * ctx.depth);
+      endMin = endMax = BigInt(STACK_FRAME * ctx.depth);
+    } else if (base.region === MEM) {
+      rLo = 0n;
+      const len = s.regs[LEN].n;
+      endMin = len.umin;
+      endMax = len.umax;
+      // x - len <= c from the zone or the equalities proves the end symbolically.
+      const zc = s.zone.get(baseReg, LEN);
+      const L = unitCoef(baseReg, 1);
+      L[LEN] = -1;
+      const ac = s.aff.rows.length > 0 ? s.aff.upperBound(L, blo, bhi) : Infinity;
+      const rel = Math.min(zc, ac);
+      if (rel !== Infinity && BigInt(rel) + BigInt(off) + z <= 0n) symbolic = true;
+    } else if (region.size !== undefined) {
+      rLo = 0n;
+      endMin = endMax = BigInt(region.size);
+    } else {
+      rLo = 0n;
+      endMin = 0n;
+      endMax = 2n ** 64n;
+    }
+    const where = `${name}${fmtRange(lo, hi)}`;
+    const inBounds = lo >= rLo && (hi + z <= endMin || symbolic);
+    const permitted = !write || region.writable;
+    if (inBounds && permitted) {
+      const why = base.region === STACK ? 'inside the stack'
+        : symbolic && !(hi + z <= endMin) ? `offset + ${size} <= mem length on every path (bounded by comparisons with the length)`
+          : `inside ${name} (${endMin} bytes${base.region === MEM ? ', the given mem size' : ''})`;
+      return { verdict: 'proven', region: name, offset, reason: `${where}: ${why}` };
+    }
+    const below = lo >= rLo - BigInt(PAGE) && hi < rLo;
+    const above = lo + z > endMax && hi < endMin + BigInt(PAGE);
+    if (below || above) {
+      return { verdict: 'fault', region: name, offset, rule: 'always-faults', reason: `${where}: ${size}-byte access is outside ${name} on every path` };
+    }
+    if (write && !region.writable && lo >= rLo - BigInt(PAGE) && hi < endMin + BigInt(PAGE)) {
+      return { verdict: 'fault', region: name, offset, rule: 'write-readonly', reason: `${where}: writes the read-only region ${name}` };
+    }
+    let why: string;
+    if (!permitted) why = `may write the read-only region ${name}`;
+    else if (base.region === MEM && this.memSize === undefined && lo >= 0n) why = 'the mem size is unknown and no comparison with the length bounds the offset';
+    else if (hi - lo > 2n ** 40n) why = 'the offset is unbounded';
+    else if (base.region === STACK) why = 'may be outside the stack';
+    else why = `may be outside ${name} (${region.size === undefined && base.region !== MEM ? 'size unknown' : base.region === MEM ? `length ${endMin === endMax ? endMin : `${endMin}..${endMax}`}` : `${endMin} bytes`})`;
+    return { verdict: 'check', region: name, offset, reason: `${where}: ${why}` };
+  }
+
+  // ---- recording ----
+
+  private note(i: number, a: Access, size: number, write: boolean): void {
+    const sz = size as 1 | 2 | 4 | 8;
+    const old = this.facts.get(i);
+    if (old === undefined) {
+      this.facts.set(i, { slot: i, verdict: a.verdict, region: a.region, offset: a.offset, size: sz, write, reason: a.reason });
+      if (a.rule) this.ruleOf.set(i, a.rule);
+      return;
+    }
+    const region = old.region === a.region ? old.region : undefined;
+    const offset = region !== undefined && old.offset && a.offset
+      ? { min: Math.min(old.offset.min, a.offset.min), max: Math.max(old.offset.max, a.offset.max) } : undefined;
+    const verdict: Verdict = old.verdict === a.verdict ? old.verdict : 'check';
+    const reason = old.verdict === a.verdict ? old.reason : old.verdict === 'check' ? old.reason : a.verdict === 'check' ? a.reason : 'faults on some paths only';
+    this.facts.set(i, { slot: i, verdict, region, offset, size: sz, write, reason });
+  }
+
+  private readonly ruleOf = new Map<number, string>();
+
+  private diag(i: number, rule: string, text: string): void {
+    const k = `${i}:${rule}`;
+    if (this.diags.has(k)) return;
+    const disasm = disasmInsn(this.prog.insns, i);
+    this.diags.set(k, { index: i, disasm, rule, message: `instruction ${i} (${disasm}): ${text}` });
+  }
+
+  /** Turns final 'fault' verdicts into diagnostics (called once all contexts are recorded). */
+  private faultDiagnostics(): void {
+    for (const [i, f] of this.facts) {
+      if (f.verdict !== 'fault') continue;
+      const rule = this.ruleOf.get(i) ?? 'always-faults';
+      this.diag(i, rule, rule === 'write-readonly' ? `${f.reason} (rejected: the write always fails)` : `${f.reason} (rejected: it always faults)`);
+    }
+  }
+
+  // ---- loops ----
+
+  /**
+   * A loop is bounded when some register is changed in it only by one add of a nonzero constant
+   * that runs on every iteration (its block dominates every latch) and that the analysis proved
+   * never wraps: the register then moves strictly monotonically inside a bounded range, and the
+   * number of iterations is at most that range divided by the step.
+   */
+  private findBoundedLoops(): void {
+    this.faultDiagnostics();
+    const maxTrips = BigInt(this.opts.maxBoundedTrips ?? DEFAULT_MAX_TRIPS);
+    for (const g of this.graphs.values()) {
+      for (const loop of g.loops) {
+        const defs = new Map<number, number[]>();
+        for (const b of loop.body) {
+          const blk = this.cfg.blocks[b];
+          for (let i = blk.start; i <= blk.last; i++) {
+            const c = this.cls[i];
+            if (c === undefined) continue;
+            for (const r of regWrites(this.prog.insns[i], c)) {
+              const l = defs.get(r);
+              if (l === undefined) defs.set(r, [i]);
+              else l.push(i);
+            }
+          }
+        }
+        let ok = false;
+        for (const [, slots] of defs) {
+          if (slots.length !== 1) continue;
+          const j = slots[0];
+          const c = this.cls[j];
+          const insn = this.prog.insns[j];
+          if (c === undefined || c.form !== 'alu' || c.srcReg || (c.alu !== 'add' && c.alu !== 'sub')) continue;
+          const jb = this.cfg.blockOfSlot[j];
+          if (!loop.latches.every((l) => dominates(g, jb, l))) continue;
+          const before = this.addInfo.get(j);
+          if (before === undefined) continue;
+          const k = BigInt(c.alu === 'add' ? insn.imm : -insn.imm);
+          if (k === 0n) continue;
+          const n = c.wide ? before : trunc(before, 32);
+          const M = c.wide ? 2n ** 64n - 1n : 0xffffffffn;
+          const noWrap = k > 0n ? n.umax + k <= M : n.umin + k >= 0n;
+          if (!noWrap) continue;
+          const trips = (n.umax - n.umin) / (k > 0n ? k : -k) + 2n;
+          if (trips <= maxTrips) { ok = true; break; }
+        }
+        if (ok) for (const l of loop.latches) this.bounded.add(this.cfg.blocks[l].last);
+      }
+    }
+  }
+
+  private collectThresholds(): bigint[] {
+    const set = new Set<bigint>([0n, 1n, -1n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 63n - 1n, -(2n ** 63n), BigInt(MEM_MAX)]);
+    const add = (v: bigint): void => { set.add(v - 1n); set.add(v); set.add(v + 1n); };
+    // Branch constants are where loops stop; other constants would only slow widening down.
+    this.prog.insns.forEach((insn, i) => {
+      const c = this.cls[i];
+      if (c !== undefined && c.form === 'jcond' && !c.srcReg) add(BigInt(insn.imm));
+    });
+    for (const r of this.regions) if (r.size !== undefined) add(BigInt(r.size));
+    for (let k = -1; k <= MAX_CALL_DEPTH; k++) add(BigInt(STACK_FRAME * k));
+    return [...set].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Records the value an add/sub of a constant starts from (for termination facts). */
+  private recordAdd(i: number, n: Num): void {
+    const old = this.addInfo.get(i);
+    this.addInfo.set(i, old === undefined ? n : joinNum(old, n));
+  }
+}
+
+// ---- helpers ----
+
+function isMemory(c: Classified): boolean {
+  return c.form === 'ldx' || c.form === 'st' || c.form === 'stx' || c.form === 'atomic';
+}
+
+function unitCoef(r: number, v: number): number[] {
+  const a = new Array<number>(NVARS).fill(0);
+  a[r] = v;
+  return a;
+}
+
+function fmtRange(lo: bigint, hi: bigint): string {
+  const f = (v: bigint): string => (v < 0n ? `${v}` : `+${v}`);
+  return lo === hi ? f(lo) : `[${f(lo)}, ${f(hi)}]`.replace('[+', '[').replace(', +', ', ');
+}
+
+/** Replaces the low 32 bits' knowledge of a 64-bit value with a refined 32-bit view. */
+function withLow(n: Num, low: Num): Num | undefined {
+  if (n.umax <= 0xffffffffn) return meet(n, zext(low, 64));
+  const hiKnown = (n.t.m >> 32n) === 0n;
+  if (hiKnown) {
+    const H = n.t.v >> 32n << 32n;
+    return meet(n, urange(64, H | low.umin, H | low.umax));
+  }
+  const t = { v: (n.t.v & ~0xffffffffn) | low.t.v, m: (n.t.m & ~0xffffffffn) | low.t.m };
+  return meet(n, { ...top(64), t });
+}
+
+/** A scalar used as an address (plus off) could land in the stack region. */
+function mayAddressStack(n: Num, off: number): boolean {
+  const lo = n.umin + BigInt(off), hi = n.umax + BigInt(off);
+  if (lo < 0n || hi >= 2n ** 64n) return true;
+  return hi >= BigInt(FIRST_REGION_BASE) && lo < BigInt(FIRST_REGION_BASE + STACK_SIZE);
+}
+
+/**
+ * The zone after x := x rounded down to a multiple of (mask + 1): every other variable's bound
+ * against old x turns into a bound against new x, loosened by up to `mask` on one side.
+ */
+function roundDown(z: Zone, x: number, mask: number): Zone {
+  const out = z.clone();
+  const n = z.n;
+  for (let k = 0; k < n; k++) {
+    if (k === x) continue;
+    // new - k <= old - k; k - new <= k - old + mask.
+    out.d[x * n + k] = z.get(x, k);
+    const v = z.get(k, x) + mask;
+    out.d[k * n + x] = Math.abs(v) <= 2 ** 52 ? v : Infinity;
+  }
+  return out;
+}
+
+/** The zone after x shrank (new x <= old x): bounds on x from above stay, from below go. */
+function keepUpper(z: Zone, x: number): Zone {
+  const out = z.clone();
+  for (let k = 0; k < z.n; k++) if (k !== x) out.d[k * z.n + x] = Infinity;
+  return out;
+}
+
+/** Whether any relation mentions variable x. */
+function related(s: State, x: number): boolean {
+  if (s.aff.rows.some((r) => r[x] !== 0)) return true;
+  for (let k = 0; k < NVARS; k++) if (k !== x && (s.zone.get(x, k) !== Infinity || s.zone.get(k, x) !== Infinity)) return true;
+  return false;
+}
+
+function havocStack(s: State): void {
+  s.stack = s.stack.map((sl) => (sl === undefined || sl.val === undefined ? sl : { init: sl.init }));
+}
+
+function shiftSlot(sl: Slot | undefined, by: number): Slot | undefined {
+  if (sl === undefined || sl.val === undefined) return sl;
+  const v = sl.val.v;
+  if (v.kind !== 'ptr' || v.region !== STACK) return sl;
+  return { init: sl.init, val: { ...sl.val, v: pointer(STACK, binary('add', v.n, constant(64, BigInt(by)))) } };
+}
+
+function readSlot(s: State, o: number, size: number): Val | undefined {
+  const k = o - STACK_LO;
+  const sl = s.stack[k >> 3];
+  const at = k & 7;
+  if (sl === undefined || sl.val === undefined || at + size > 8) return undefined;
+  const { val } = sl;
+  if (val.at === at && val.size === size) return val.v;
+  if (val.at === at && val.size === 8 && size < 8 && val.v.kind === 'scalar') return scalar(zext(trunc(val.v.n, size * 8), 64));
+  return undefined;
+}
+
+function writeStack(s: State, lo: bigint, hi: bigint, size: number, val: Val | undefined, frameTop: bigint): void {
+  const from = lo < BigInt(STACK_LO) ? BigInt(STACK_LO) : lo;
+  const to = hi + BigInt(size) > frameTop ? frameTop : hi + BigInt(size);
+  if (from >= to) return;
+  const stack = s.stack.slice();
+  const first = Number(from) - STACK_LO;
+  const last = Number(to) - STACK_LO - 1;
+  if (val !== undefined) {
+    // One exact location: the bytes become written; a value stored whole is remembered.
+    for (let k = first; k <= last; k++) {
+      const idx = k >> 3;
+      const sl = stack[idx];
+      stack[idx] = { init: (sl?.init ?? 0) | (1 << (k & 7)) };
+    }
+    for (let idx = first >> 3; idx <= last >> 3; idx++) {
+      const sl = stack[idx];
+      const old = s.stack[idx];
+      if (sl !== undefined && old?.val !== undefined) {
+        // Keep a previous value that the write did not touch.
+        const a = old.val.at, b = old.val.at + old.val.size;
+        const wa = Math.max(first, idx * 8) - idx * 8, wb = Math.min(last + 1, idx * 8 + 8) - idx * 8;
+        if (b <= wa || a >= wb) stack[idx] = { init: sl.init, val: old.val };
+      }
+    }
+    const at = first & 7;
+    if ((first >> 3) === (last >> 3) && at % size === 0) {
+      const stored = size === 8 ? val : val.kind === 'scalar' ? scalar(zext(trunc(val.n, size * 8), 64)) : undefined;
+      if (stored !== undefined) stack[first >> 3] = { init: stack[first >> 3]?.init ?? 0, val: { at, size, v: stored } };
+    }
+  } else {
+    for (let idx = first >> 3; idx <= last >> 3; idx++) {
+      const sl = stack[idx];
+      if (sl?.val !== undefined) stack[idx] = { init: sl.init };
+    }
+  }
+  s.stack = stack;
+}
+
+/** Registers an instruction may change. */
+function regWrites(insn: Insn, c: Classified): number[] {
+  switch (c.form) {
+    case 'alu': case 'neg': case 'end': case 'lddw': case 'ldx': return [insn.dst];
+    case 'atomic': return c.atomic === 'cmpxchg' ? [0] : c.fetch ? [insn.src] : [];
+    case 'call': case 'callx': return [0, 1, 2, 3, 4, 5];
+    default: return [];
+  }
+}
+
+function numKey(n: Num): string {
+  return `${n.umin},${n.umax},${n.smin},${n.smax},${n.t.v},${n.t.m}`;
+}
+
+function stateKey(s: State): string {
+  const parts: string[] = [];
+  for (const v of s.regs) parts.push(v.kind === 'uninit' ? 'u' : `${v.kind[0]}${v.region}:${numKey(v.n)}`);
+  s.stack.forEach((sl, i) => {
+    if (sl === undefined) return;
+    parts.push(`${i}=${sl.init}` + (sl.val ? `@${sl.val.at}/${sl.val.size}:${sl.val.v.kind[0]}${sl.val.v.region}:${numKey(sl.val.v.n)}` : ''));
+  });
+  parts.push(Array.from(s.zone.d).join(','));
+  parts.push(s.aff.rows.map((r) => r.join(',')).join(';'));
+  return parts.join('|');
+}
+

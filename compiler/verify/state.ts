@@ -1,0 +1,270 @@
+// The abstract state at one program point: what each register holds (nothing yet, a scalar, or a
+// pointer into a named region with an offset range), what the tracked stack bytes hold, and the
+// relational facts (zone and affine equalities) between register values / pointer offsets and the
+// symbolic mem length. Relations on a register always talk about its scalar value or, for a
+// pointer, its offset; they are forgotten whenever that meaning changes.
+import { Affine } from './affine.js';
+import {
+  join as joinNum, leq as leqNum, equal as equalNum, sync, top, widen as widenNum, type Num,
+} from './interval.js';
+import { LIMIT, Zone } from './zone.js';
+
+export type Kind = 'uninit' | 'scalar' | 'ptr';
+
+export interface Val {
+  readonly kind: Kind;
+  /** Region index (pointers only; see AnalysisRegion in absint.ts). */
+  readonly region: number;
+  /** The value (scalar) or the offset from the region's base (pointer; frame-relative for the stack). */
+  readonly n: Num;
+}
+
+/** Eight stack bytes: which have been written, and a value stored whole at `at` (if any). */
+export interface Slot {
+  /** Bit i: byte i of the slot has been written on every path. */
+  readonly init: number;
+  readonly val?: { readonly at: number; readonly size: number; readonly v: Val };
+}
+
+/** Register variables 0..10, then the symbolic mem length. */
+export const LEN = 11;
+export const NVARS = 12;
+
+export const UNINIT: Val = { kind: 'uninit', region: -1, n: top(64) };
+export const SCALAR_TOP: Val = { kind: 'scalar', region: -1, n: top(64) };
+
+export const scalar = (n: Num): Val => ({ kind: 'scalar', region: -1, n });
+export const pointer = (region: number, n: Num): Val => ({ kind: 'ptr', region, n });
+
+export class State {
+  /** r0..r10, then the mem length (always a scalar). */
+  regs: Val[];
+  /** Slot i holds frame-relative offsets [-512 + 8i, -512 + 8i + 8). */
+  stack: (Slot | undefined)[];
+  zone: Zone;
+  aff: Affine;
+
+  constructor(regs: Val[], stack: (Slot | undefined)[], zone: Zone, aff: Affine) {
+    this.regs = regs;
+    this.stack = stack;
+    this.zone = zone;
+    this.aff = aff;
+  }
+
+  clone(): State {
+    return new State(this.regs.slice(), this.stack.slice(), this.zone.clone(), this.aff);
+  }
+
+  /** Forget every relation of variable x. */
+  forgetRel(x: number): void {
+    this.zone.forget(x);
+    this.aff = this.aff.forget(x);
+  }
+
+  setReg(r: number, v: Val): void {
+    this.regs[r] = v;
+    this.forgetRel(r);
+  }
+}
+
+/** Registers whose values mean different things in a and b lose their relations (in both). */
+function alignKinds(a: State, b: State): boolean[] {
+  const same: boolean[] = [];
+  for (let r = 0; r < NVARS; r++) {
+    const x = a.regs[r], y = b.regs[r];
+    same[r] = x.kind !== 'uninit' && x.kind === y.kind && x.region === y.region;
+  }
+  return same;
+}
+
+function joinVal(x: Val, y: Val, widenWith?: readonly bigint[]): Val {
+  if (x === y) return x;
+  if (x.kind === 'uninit' && y.kind === 'uninit') return UNINIT;
+  if (x.kind !== y.kind || x.region !== y.region || x.kind === 'uninit') return SCALAR_TOP;
+  const n = widenWith ? widenNum(x.n, y.n, widenWith) : joinNum(x.n, y.n);
+  return { kind: x.kind, region: x.region, n };
+}
+
+function valLeq(x: Val, y: Val): boolean {
+  if (x === y) return true;
+  if (y.kind === 'scalar' && equalNum(y.n, SCALAR_TOP.n)) return true;
+  if (x.kind !== y.kind || x.region !== y.region) return false;
+  return x.kind === 'uninit' || leqNum(x.n, y.n);
+}
+
+function joinSlot(x: Slot | undefined, y: Slot | undefined, widenWith?: readonly bigint[]): Slot | undefined {
+  if (x === y) return x;
+  if (x === undefined || y === undefined) return undefined;
+  const init = x.init & y.init;
+  if (init === 0) return undefined;
+  const a = x.val, b = y.val;
+  if (a && b && a.at === b.at && a.size === b.size) {
+    const v = joinVal(a.v, b.v, widenWith);
+    return { init, val: { at: a.at, size: a.size, v } };
+  }
+  return { init };
+}
+
+function slotLeq(x: Slot | undefined, y: Slot | undefined): boolean {
+  if (x === y || y === undefined) return true;
+  if (x === undefined) return false;
+  if ((y.init & ~x.init) !== 0) return false;
+  if (!y.val) return true;
+  return !!x.val && x.val.at === y.val.at && x.val.size === y.val.size && valLeq(x.val.v, y.val.v);
+}
+
+const EXACT = 2n ** 50n;
+const BIG_LIMIT = BigInt(LIMIT);
+
+/** Registers holding one known value (that the relations can use), with that value. */
+function constants(s: State): [number, number][] {
+  const out: [number, number][] = [];
+  for (let r = 0; r < NVARS; r++) {
+    const v = s.regs[r];
+    if (v.kind !== 'uninit' && v.n.smin === v.n.smax && v.n.smin >= -EXACT && v.n.smin <= EXACT) out.push([r, Number(v.n.smin)]);
+  }
+  return out;
+}
+
+/**
+ * The relations of s made explicit for a join: known constants become equalities and differences,
+ * so that joining {p = 0, n = 180} with {p = 2, n = 179} yields p + 2n = 360.
+ */
+function explicit(s: State, same: readonly boolean[], head: boolean, other?: State): { zone: Zone; aff: Affine } {
+  let zone = s.zone;
+  let aff = s.aff;
+  const consts = constants(s).filter(([r]) => same[r]);
+  const otherVars = other === undefined ? undefined : varsOf(other.aff);
+  if (consts.length > 0) {
+    // Differences of constants are set directly (no re-closure): joins stay sound, just less tight.
+    zone = zone.clone();
+    const d = zone.d;
+    const { lo, hi } = bounds(s);
+    const set = (i: number, j: number, v: number): void => {
+      if (v < d[i * NVARS + j] && Math.abs(v) <= LIMIT) d[i * NVARS + j] = v;
+    };
+    for (const [x, cx] of consts) {
+      // A constant against any bounded variable: x - y <= cx - min(y), y - x <= max(y) - cx.
+      for (let y = 0; y < NVARS; y++) {
+        if (y === x || !same[y]) continue;
+        if (lo[y] !== -Infinity) set(x, y, cx - lo[y]);
+        if (hi[y] !== Infinity) set(y, x, hi[y] - cx);
+      }
+      // Needed where the other side relates x; at a loop head also where the sides differ (that is
+      // where new equations come from); a constant both sides agree on stays known as an interval.
+      const o = other?.regs[x].n;
+      const agreed = o !== undefined && o.smin === o.smax && o.smin === BigInt(cx);
+      const want = (otherVars?.has(x) ?? false) || (head && !agreed);
+      if (!want || aff.rows.some((r) => r[x] === 1 && r[NVARS] === cx && r.every((v, j) => j === x || j === NVARS || v === 0))) continue;
+      const row = new Array<number>(NVARS).fill(0);
+      row[x] = 1;
+      aff = aff.add(row, cx) ?? aff;
+    }
+  }
+  return { zone, aff };
+}
+
+/**
+ * Join (or widening); `head`: at a loop head, where constants also become equalities (the
+ * affine join is what finds p + 2n = c; elsewhere it would only cost time).
+ */
+function varsOf(aff: Affine): ReadonlySet<number> {
+  const out = new Set<number>();
+  for (const r of aff.rows) for (let j = 0; j < NVARS; j++) if (r[j] !== 0) out.add(j);
+  return out;
+}
+
+function combine(a: State, b: State, widenWith: readonly bigint[] | undefined, head: boolean): State {
+  const same = alignKinds(a, b);
+  // Away from loop heads, a constant only becomes an equation where the other side relates it.
+  const ea = explicit(a, same, head, b), eb = explicit(b, same, head, a);
+  let za = ea.zone, zb = eb.zone, aa = ea.aff, ab = eb.aff;
+  let copied = false;
+  for (let r = 0; r < NVARS; r++) {
+    if (same[r]) continue;
+    if (!copied) { za = za.clone(); zb = zb.clone(); copied = true; }
+    za.forget(r); zb.forget(r);
+    aa = aa.forget(r); ab = ab.forget(r);
+  }
+  const regs = a.regs.map((x, r) => joinVal(x, b.regs[r], widenWith));
+  const stack = a.stack.map((s, i) => joinSlot(s, b.stack[i], widenWith));
+  const zone = widenWith ? za.widen(zb) : za.join(zb);
+  return new State(regs, stack, zone, aa.join(ab));
+}
+
+export function joinStates(a: State, b: State, head = false): State {
+  return combine(a, b, undefined, head);
+}
+
+/** Widening; the zone is left unclosed, since closing it would bring dropped bounds back forever. */
+export function widenStates(old: State, next: State, thresholds: readonly bigint[]): State {
+  return combine(old, next, thresholds, true);
+}
+
+export function stateLeq(a: State, b: State): boolean {
+  for (let r = 0; r < NVARS; r++) if (!valLeq(a.regs[r], b.regs[r])) return false;
+  for (let i = 0; i < a.stack.length; i++) if (!slotLeq(a.stack[i], b.stack[i])) return false;
+  // Relations only matter where b keeps the register's meaning.
+  for (let r = 0; r < NVARS; r++) {
+    if (a.regs[r].kind !== b.regs[r].kind || a.regs[r].region !== b.regs[r].region) {
+      for (let k = 0; k < NVARS; k++) {
+        if (k !== r && (b.zone.get(r, k) !== Infinity || b.zone.get(k, r) !== Infinity)) return false;
+      }
+    }
+  }
+  const ea = explicit(a, a.regs.map((v) => v.kind !== 'uninit'), false);
+  return ea.zone.leq(b.zone) && a.aff.leq(b.aff, new Map(constants(a)));
+}
+
+/** Signed bounds of variable i as doubles (infinite when unknown or beyond exact range). */
+export function bounds(s: State): { lo: number[]; hi: number[] } {
+  const lo: number[] = [], hi: number[] = [];
+  for (let r = 0; r < NVARS; r++) {
+    const v = s.regs[r];
+    if (v.kind === 'uninit') { lo.push(-Infinity); hi.push(Infinity); continue; }
+    lo.push(v.n.smin >= -BIG_LIMIT ? Number(v.n.smin) : -Infinity);
+    hi.push(v.n.smax <= BIG_LIMIT ? Number(v.n.smax) : Infinity);
+  }
+  return { lo, hi };
+}
+
+/**
+ * Tightens every register's bounds with what the relations imply (zone: x <= y + c; affine:
+ * x = combination of others). Returns false when the state turned out to be empty.
+ */
+export function reduce(s: State): boolean {
+  if (s.aff.rows.length === 0 && !s.zone.hasConstraints()) return true;
+  const { lo, hi } = bounds(s);
+  const nlo = lo.slice(), nhi = hi.slice();
+  for (let x = 0; x < NVARS; x++) {
+    if (s.regs[x].kind === 'uninit') continue;
+    for (let y = 0; y < NVARS; y++) {
+      if (y === x || s.regs[y].kind === 'uninit') continue;
+      const up = s.zone.get(x, y); // x - y <= up
+      if (up !== Infinity && hi[y] !== Infinity) nhi[x] = Math.min(nhi[x], hi[y] + up);
+      const dn = s.zone.get(y, x); // y - x <= dn
+      if (dn !== Infinity && lo[y] !== -Infinity) nlo[x] = Math.max(nlo[x], lo[y] - dn);
+    }
+  }
+  if (s.aff.rows.length > 0) {
+    const unit = new Array<number>(NVARS).fill(0);
+    for (let x = 0; x < NVARS; x++) {
+      if (s.regs[x].kind === 'uninit' || !s.aff.rows.some((r) => r[x] !== 0)) continue;
+      unit[x] = 1;
+      nhi[x] = Math.min(nhi[x], s.aff.upperBound(unit, lo, hi));
+      unit[x] = -1;
+      nlo[x] = Math.max(nlo[x], -s.aff.upperBound(unit, lo, hi));
+      unit[x] = 0;
+    }
+  }
+  for (let x = 0; x < NVARS; x++) {
+    if (nlo[x] === lo[x] && nhi[x] === hi[x]) continue;
+    const v = s.regs[x];
+    const smin = nlo[x] === -Infinity ? v.n.smin : BigInt(nlo[x]);
+    const smax = nhi[x] === Infinity ? v.n.smax : BigInt(nhi[x]);
+    const n = sync({ ...v.n, smin: smin > v.n.smin ? smin : v.n.smin, smax: smax < v.n.smax ? smax : v.n.smax });
+    if (n === undefined) return false;
+    s.regs[x] = { kind: v.kind, region: v.region, n };
+  }
+  return true;
+}

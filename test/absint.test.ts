@@ -1,0 +1,307 @@
+// The abstract domains of the verifier, each checked against brute force: known bits (tnum) and
+// bounded integers at small widths, where every concrete value can be enumerated; branch
+// refinement on every condition; the zone's closure; affine equalities; and widening reaching a
+// fixpoint on ever-growing inputs.
+import { describe, expect, it } from 'vitest';
+import { Affine } from '../compiler/verify/affine.js';
+import {
+  binary, constant, contains, decide, evalBinary, evalCond, join, meet, refine, sext, sync, top, trunc, urange,
+  widen, zext, bswap, neg, type BinaryOp, type Cond, type Num,
+} from '../compiler/verify/interval.js';
+import { mask, tadd, tand, tcontains, tmul, tor, tsub, txor, tunion, tintersect, tlsh, trsh, tarsh, type Tnum } from '../compiler/verify/tnum.js';
+import { Zone } from '../compiler/verify/zone.js';
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const values = (w: number): bigint[] => Array.from({ length: 1 << w }, (_, i) => BigInt(i));
+const gamma = (n: Num): bigint[] => values(n.w).filter((x) => contains(n, x));
+
+function allTnums(w: number): Tnum[] {
+  const out: Tnum[] = [];
+  const count = 3 ** w;
+  for (let k = 0; k < count; k++) {
+    let v = 0n, m = 0n, r = k;
+    for (let b = 0; b < w; b++) {
+      const d = r % 3;
+      r = Math.floor(r / 3);
+      if (d === 1) v |= 1n << BigInt(b);
+      if (d === 2) m |= 1n << BigInt(b);
+    }
+    out.push({ v, m });
+  }
+  return out;
+}
+const tgamma = (w: number, t: Tnum): bigint[] => values(w).filter((x) => tcontains(t, x));
+
+/** Abstract values at width w: every unsigned range, some with extra known bits or signed bounds. */
+function nums(w: number, n: number, seed: number): Num[] {
+  const r = rng(seed);
+  const out: Num[] = [top(w)];
+  const max = (1 << w) - 1;
+  while (out.length < n) {
+    const a = Math.floor(r() * (max + 1));
+    const b = Math.floor(r() * (max + 1));
+    let x: Num | undefined = urange(w, BigInt(Math.min(a, b)), BigInt(Math.max(a, b)));
+    if (r() < 0.3) {
+      const v = values(w)[Math.floor(r() * (max + 1))];
+      const m = BigInt(Math.floor(r() * (max + 1)));
+      x = sync({ ...x, t: { v: v & ~m, m: m & mask(w) } });
+    }
+    if (x !== undefined && r() < 0.3) x = meet(x, { ...top(w), smin: BigInt(Math.floor(r() * (max + 1)) - (1 << (w - 1))) });
+    if (x !== undefined) out.push(x);
+  }
+  return out;
+}
+
+describe('tnum operations are sound (exhaustive at width 3, sampled at width 5)', () => {
+  const ops: [string, (w: number, a: Tnum, b: Tnum) => Tnum, (x: bigint, y: bigint, w: number) => bigint][] = [
+    ['add', tadd, (x, y, w) => (x + y) & mask(w)],
+    ['sub', tsub, (x, y, w) => (x - y) & mask(w)],
+    ['mul', tmul, (x, y, w) => (x * y) & mask(w)],
+    ['and', (_w, a, b) => tand(a, b), (x, y) => x & y],
+    ['or', (_w, a, b) => tor(a, b), (x, y) => x | y],
+    ['xor', (_w, a, b) => txor(a, b), (x, y) => x ^ y],
+    ['union', (_w, a, b) => tunion(a, b), (x) => x],
+  ];
+  it.each(ops)('%s', (_name, op, concrete) => {
+    for (const w of [3]) {
+      const ts = allTnums(w);
+      for (const a of ts) {
+        for (const b of ts) {
+          const r = op(w, a, b);
+          for (const x of tgamma(w, a)) for (const y of tgamma(w, b)) expect(tcontains(r, concrete(x, y, w))).toBe(true);
+        }
+      }
+    }
+    const r5 = rng(5);
+    const ts5 = allTnums(5);
+    for (let k = 0; k < 300; k++) {
+      const a = ts5[Math.floor(r5() * ts5.length)];
+      const b = ts5[Math.floor(r5() * ts5.length)];
+      const r = op(5, a, b);
+      for (const x of tgamma(5, a)) for (const y of tgamma(5, b)) expect(tcontains(r, concrete(x, y, 5))).toBe(true);
+    }
+  });
+  it('shifts and intersection', () => {
+    const w = 4;
+    for (const a of allTnums(w)) {
+      for (let s = 0; s < w; s++) {
+        const l = tlsh(w, a, s), rr = trsh(a, s), ar = tarsh(w, a, s);
+        for (const x of tgamma(w, a)) {
+          expect(tcontains(l, (x << BigInt(s)) & mask(w))).toBe(true);
+          expect(tcontains(rr, x >> BigInt(s))).toBe(true);
+          const sx = x >= 8n ? x - 16n : x;
+          expect(tcontains(ar, (sx >> BigInt(s)) & mask(w))).toBe(true);
+        }
+      }
+      for (const b of allTnums(w)) {
+        const both = tgamma(w, a).filter((x) => tcontains(b, x));
+        const m = tintersect(a, b);
+        if (both.length === 0) expect(m).toBeUndefined();
+        else for (const x of both) expect(m !== undefined && tcontains(m, x)).toBe(true);
+      }
+    }
+  });
+});
+
+describe('bounded integers are sound against brute force', () => {
+  const OPS: BinaryOp[] = ['add', 'sub', 'mul', 'udiv', 'umod', 'sdiv', 'smod', 'and', 'or', 'xor', 'lsh', 'rsh', 'arsh'];
+  it.each(OPS)('%s at width 4', (op) => {
+    const ns = nums(4, 70, op.length * 7 + 1);
+    for (const a of ns) {
+      const ga = gamma(a);
+      for (const b of ns) {
+        const r = binary(op, a, b);
+        for (const x of ga) for (const y of gamma(b)) {
+          if (!contains(r, evalBinary(op, 4, x, y))) {
+            throw new Error(`${op}: ${x} ${y} -> ${evalBinary(op, 4, x, y)} not in [${r.umin},${r.umax}] s[${r.smin},${r.smax}]`);
+          }
+        }
+      }
+    }
+  });
+  it('constants fold exactly, and sync never loses a value', () => {
+    for (const x of values(4)) for (const y of values(4)) {
+      expect(binary('add', constant(4, x), constant(4, y))).toEqual(constant(4, (x + y) & 15n));
+    }
+    for (const n of nums(4, 200, 99)) {
+      const s = sync(n);
+      for (const x of values(4)) if (contains(n, x)) expect(s !== undefined && contains(s, x)).toBe(true);
+    }
+  });
+  it('join contains both, meet exactly their common values', () => {
+    const ns = nums(4, 60, 3);
+    for (const a of ns) for (const b of ns) {
+      const j = join(a, b);
+      for (const x of gamma(a).concat(gamma(b))) expect(contains(j, x)).toBe(true);
+      const m = meet(a, b);
+      for (const x of gamma(a)) if (contains(b, x)) expect(m !== undefined && contains(m, x)).toBe(true);
+    }
+  });
+  it('truncation, zero- and sign-extension, negation and byte swaps', () => {
+    for (const a of nums(8, 150, 11)) {
+      const t = trunc(a, 4);
+      const z = zext(t, 8);
+      const s = sext(t, 8);
+      const n = neg(a);
+      const sw = bswap(a, 8);
+      for (const x of gamma(a)) {
+        const low = x & 15n;
+        expect(contains(t, low)).toBe(true);
+        expect(contains(z, low)).toBe(true);
+        expect(contains(s, (low >= 8n ? low - 16n : low) & 255n)).toBe(true);
+        expect(contains(n, (-x) & 255n)).toBe(true);
+        expect(contains(sw, x)).toBe(true); // one byte: a swap is the identity
+      }
+    }
+  });
+  it('keeps precision where it matters', () => {
+    expect(binary('and', top(8), constant(8, 0x0fn)).umax).toBe(15n);
+    expect(binary('rsh', urange(8, 0n, 200n), constant(8, 3n)).umax).toBe(25n);
+    expect(binary('umod', top(8), constant(8, 10n)).umax).toBe(9n);
+    expect(binary('add', urange(8, 10n, 20n), constant(8, 5n))).toMatchObject({ umin: 15n, umax: 25n });
+  });
+});
+
+describe('branch refinement on every condition', () => {
+  const CONDS: Cond[] = ['eq', 'ne', 'ult', 'ule', 'ugt', 'uge', 'slt', 'sle', 'sgt', 'sge', 'set', 'nset'];
+  it.each([4, 6])('is sound at width %i', (w) => {
+    const ns = nums(w, w === 4 ? 50 : 20, w);
+    for (const cond of CONDS) {
+      for (const a of ns) for (const b of ns) {
+        const r = refine(cond, a, b);
+        let any = false;
+        for (const x of gamma(a)) for (const y of gamma(b)) {
+          if (!evalCond(cond, w, x, y)) continue;
+          any = true;
+          if (r === undefined || !contains(r[0], x) || !contains(r[1], y)) {
+            throw new Error(`${cond} at width ${w}: ${x} ${y} lost`);
+          }
+        }
+        if (!any && r !== undefined) {
+          // Allowed (an interval cannot always see it), but a decided condition must agree.
+          expect(decide(cond, a, b)).not.toBe(true);
+        }
+      }
+    }
+  });
+  it('narrows both sides', () => {
+    const [a, b] = refine('ult', top(8), constant(8, 10n)) ?? [];
+    expect(a?.umax).toBe(9n);
+    expect(b?.umin).toBe(10n);
+    expect(refine('ugt', constant(8, 3n), urange(8, 5n, 9n))).toBeUndefined();
+    const [c] = refine('ne', urange(8, 0n, 10n), constant(8, 0n)) ?? [];
+    expect(c?.umin).toBe(1n);
+    const [s] = refine('sge', top(8), constant(8, 0n)) ?? [];
+    expect(s).toMatchObject({ smin: 0n, umax: 127n });
+    const [bit] = refine('set', urange(8, 0n, 15n), constant(8, 8n)) ?? [];
+    expect(bit?.umin).toBe(8n);
+    expect(decide('eq', constant(8, 1n), constant(8, 1n))).toBe(true);
+  });
+});
+
+describe('zone (difference bounds)', () => {
+  it('closes transitively and detects contradictions', () => {
+    const z = new Zone(4);
+    expect(z.addConstraint(0, 1, 1)).toBe(true); // x0 - x1 <= 1
+    expect(z.addConstraint(1, 2, 2)).toBe(true); // x1 - x2 <= 2
+    expect(z.get(0, 2)).toBe(3);
+    z.assignPlus(3, 0, 5); // x3 = x0 + 5
+    expect(z.get(3, 2)).toBe(8);
+    expect(z.get(0, 3)).toBe(-5);
+    expect(z.clone().addConstraint(2, 0, -4)).toBe(false); // x2 - x0 <= -4 contradicts x0 - x2 <= 3
+  });
+  it('joins to the weaker bound, widens away unstable bounds, orders by inclusion', () => {
+    const a = new Zone(3), b = new Zone(3);
+    a.addConstraint(0, 1, 1);
+    b.addConstraint(0, 1, 4);
+    b.addConstraint(1, 2, 0);
+    const j = a.join(b);
+    expect(j.get(0, 1)).toBe(4);
+    expect(j.get(1, 2)).toBe(Infinity);
+    expect(a.leq(j) && b.leq(j)).toBe(true);
+    expect(j.leq(a)).toBe(false);
+    expect(a.widen(b).get(0, 1)).toBe(Infinity);
+    expect(b.widen(a).get(0, 1)).toBe(4);
+  });
+  it('matches brute force on random constraint sets', () => {
+    const r = rng(42);
+    for (let k = 0; k < 200; k++) {
+      const z = new Zone(3);
+      const cons: [number, number, number][] = [];
+      let ok = true;
+      for (let c = 0; c < 4; c++) {
+        const i = Math.floor(r() * 3), j = Math.floor(r() * 3), v = Math.floor(r() * 9) - 4;
+        if (i === j) continue;
+        cons.push([i, j, v]);
+        ok = z.addConstraint(i, j, v) && ok;
+      }
+      const pts: number[][] = [];
+      for (let a = -6; a <= 6; a++) for (let b = -6; b <= 6; b++) pts.push([0, a, b]);
+      const sat = pts.filter((p) => cons.every(([i, j, v]) => p[i] - p[j] <= v));
+      if (!ok) { expect(sat).toEqual([]); continue; }
+      for (const p of sat) for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) expect(p[i] - p[j]).toBeLessThanOrEqual(z.get(i, j));
+    }
+  });
+});
+
+describe('affine equalities', () => {
+  it('finds p + 2n = 360 from two states of a strided loop and bounds p with it', () => {
+    const s1 = new Affine(3).add([1, 0, 0], 0)?.add([0, 1, 0], 180);
+    const s2 = new Affine(3).add([1, 0, 0], 2)?.add([0, 1, 0], 179);
+    const j = s1!.join(s2!);
+    expect(j.rows).toEqual([[1, 2, 0, 360]]);
+    // n in [1, 180]  =>  p <= 358
+    expect(j.upperBound([1, 0, 0], [-Infinity, 1, -Infinity], [Infinity, 180, Infinity])).toBe(358);
+  });
+  it('follows x := x + c, x := x + y, scaling, and forgets', () => {
+    let a = new Affine(3).add([1, -1, 0], 0)!; // x0 = x1
+    a = a.assign(0, [1, 0, 0], 4); // x0 := x0 + 4
+    expect(a.rows).toEqual([[1, -1, 0, 4]]);
+    a = a.assign(0, [1, 0, 1], 0); // x0 := x0 + x2
+    expect(a.rows).toEqual([[1, -1, -1, 4]]);
+    a = a.assign(1, [0, 2, 0], 0); // x1 := 2 x1
+    expect(a.rows).toEqual([[2, -1, -2, 8]]);
+    expect(a.forget(2).rows).toEqual([]);
+    expect(new Affine(2).add([1, 0], 1)?.add([1, 0], 2)).toBeUndefined();
+    expect(new Affine(2).add([2, 0], 1)).toBeUndefined(); // 2x = 1 has no integer solution
+  });
+  it('orders by implication', () => {
+    const a = new Affine(2).add([1, 0], 3)!.add([0, 1], 4)!;
+    const b = new Affine(2).add([1, 1], 7)!;
+    expect(a.leq(b)).toBe(true);
+    expect(b.leq(a)).toBe(false);
+    expect(new Affine(2).leq(b, new Map([[0, 3], [1, 4]]))).toBe(true);
+  });
+});
+
+describe('widening', () => {
+  it('reaches a fixpoint on an ever-growing sequence in a bounded number of steps', () => {
+    const thresholds = [0n, 10n, 100n, 2n ** 63n - 1n];
+    let cur: Num = constant(64, 0n);
+    let changes = 0;
+    for (let k = 1; k < 1000; k++) {
+      const next = join(cur, urange(64, 0n, BigInt(k * k)));
+      const w = widen(cur, next, thresholds);
+      if (w.umax !== cur.umax || w.smax !== cur.smax || w.t.m !== cur.t.m) changes++;
+      cur = w;
+    }
+    // Each change moves a bound to a further threshold (or the end): few changes, whatever the input.
+    expect(changes).toBeLessThanOrEqual(thresholds.length + 2);
+    expect(cur.umax).toBe(2n ** 63n - 1n); // the next threshold above every input
+  });
+  it('stops at a threshold when the bound stops there', () => {
+    const w = widen(urange(64, 0n, 1n), urange(64, 0n, 2n), [0n, 9n, 2n ** 63n - 1n]);
+    expect(w.umax).toBe(9n);
+  });
+});
