@@ -1,0 +1,163 @@
+// Bounds checks of the Wasm back end. Every region lives in linear memory at its virtual address,
+// so a checked access needs no translation, only a decision. An access is valid when its 64-bit
+// address A has a zero upper half and [A, A + size) lies inside one region (and the region is
+// writable for writes); per region that is one unsigned compare:
+//     A - base  <u  lim(size) = max(0, regionSize - size + 1)
+// which also rejects A below the base and any A with upper bits set (the subtraction wraps high).
+//
+// - 'proven': no check; the address is the low half plus the offset.
+// - 'check' with a known region: the inline compare against that region only. Its failure is not
+//   yet a fault (the flat address space lets an out-of-range pointer land in another region, and
+//   the interpreter allows that), so it calls the module's full search, which faults if nothing
+//   fits. The inline compare is also used, with a guessed region, when the region is unknown:
+//   the stack for r10-based accesses, else mem.
+// - The full search ($find_<size>_<r|w>): unrolled compares over every region, mem first; it
+//   returns the address, or records the fault (kind, pc, address, size) and returns 0 (never a
+//   valid address: regions start at 0x10000) so the caller unwinds.
+//
+// Static regions compare against constants; mem's limits live in globals that `run` computes
+// from mem_len, because mem's size is only known per run.
+import type { Access, Reg } from '../../compiler/ir/ir.js';
+import { FAULT_CODES } from '../../runtime/errors.js';
+import { FAULT_WRITE } from './abi.js';
+import type { FunctionBuilder } from './encode.js';
+import type { ModuleBuilder } from './module.js';
+
+/** A region as the module sees it; mem has `size` -1 (known per run only). */
+export interface ModuleRegion {
+  name: string;
+  base: number;
+  size: number;
+  writable: boolean;
+}
+
+/** Globals the checks read and the fault record they write (module-wide indices). */
+export interface CheckGlobals {
+  status: number;
+  faultPc: number;
+  faultAddr: number;
+  faultSize: number;
+  /** mem's lim(size) for sizes 1, 2, 4, 8, by log2 of the size. */
+  memLim: readonly number[];
+}
+
+const LOG2: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
+
+export class MemoryChecks {
+  /** Function index of each search variant ((log2 size) * 2 + write), -1 until first used. */
+  private readonly findIndex = new Int32Array(8).fill(-1);
+  private readonly findOrder: number[] = [];
+  private readonly byName = new Map<string, ModuleRegion>();
+  private readonly stack: ModuleRegion;
+  private readonly mem: ModuleRegion;
+
+  constructor(
+    readonly regions: readonly ModuleRegion[],
+    private readonly globals: CheckGlobals,
+    /** Function index the first search variant will get (they are added after everything else). */
+    private readonly firstFindIndex: number,
+  ) {
+    for (const r of regions) if (!this.byName.has(r.name)) this.byName.set(r.name, r);
+    this.stack = regions[0];
+    this.mem = regions[regions.length - 1];
+  }
+
+  /**
+   * Emits code leaving the checked i32 address of (base + off) on the stack, for a load or store
+   * at memory offset 0. On failure the code branches to `exitDepth()` (computed after the emitted
+   * frames are open) with the fault recorded. `scratch` is an i64 local, `addr` an i32 local.
+   */
+  address(
+    fb: FunctionBuilder,
+    baseLocal: number,
+    off: number,
+    size: 1 | 2 | 4 | 8,
+    write: boolean,
+    access: Access,
+    pc: number,
+    scratch: number,
+    addr: number,
+    exitDepth: () => number,
+    baseReg: Reg,
+  ): void {
+    if (access.verdict === 'proven') {
+      fb.localGet(baseLocal).i32WrapI64();
+      if (off !== 0) fb.i32Const(off).i32Add();
+      return;
+    }
+    const known = access.region !== undefined ? this.byName.get(access.region) : undefined;
+    const guess = known ?? (baseReg === 10 ? this.stack : this.mem);
+    const find = this.findFunction(size, write);
+    if (write && !guess.writable) {
+      // Never valid in the guessed region: straight to the search, which names the fault.
+      this.slowPath(fb, baseLocal, off, pc, find, addr, exitDepth);
+      return;
+    }
+    // t = A - base; t <u lim ? base + t : search(A)
+    fb.localGet(baseLocal).i64Const(off - guess.base).i64Add().localTee(scratch);
+    this.lim(fb, guess, size);
+    fb.i64LtU().if('i32');
+    fb.localGet(scratch).i32WrapI64();
+    if (guess.base !== 0) fb.i32Const(guess.base).i32Add();
+    fb.else();
+    fb.localGet(scratch).i64Const(guess.base).i64Add().i32Const(pc).call(find);
+    fb.localTee(addr).i32Eqz().brIf(exitDepth()).localGet(addr);
+    fb.end();
+  }
+
+  private slowPath(fb: FunctionBuilder, baseLocal: number, off: number, pc: number, find: number, addr: number, exitDepth: () => number): void {
+    fb.localGet(baseLocal);
+    if (off !== 0) fb.i64Const(off).i64Add();
+    fb.i32Const(pc).call(find);
+    fb.localTee(addr).i32Eqz().brIf(exitDepth()).localGet(addr);
+  }
+
+  private lim(fb: FunctionBuilder, r: ModuleRegion, size: number): void {
+    if (r === this.mem) fb.globalGet(this.globals.memLim[LOG2[size]]);
+    else fb.i64Const(Math.max(0, r.size - size + 1));
+  }
+
+  private findFunction(size: number, write: boolean): number {
+    const v = LOG2[size] * 2 + (write ? 1 : 0);
+    if (this.findIndex[v] < 0) {
+      this.findIndex[v] = this.firstFindIndex + this.findOrder.length;
+      this.findOrder.push(v);
+    }
+    return this.findIndex[v];
+  }
+
+  /** Adds the search functions used so far, in the order their indices were promised. */
+  emitFindFunctions(mb: ModuleBuilder): void {
+    const g = this.globals;
+    for (const v of this.findOrder) {
+      const size = 1 << (v >> 1);
+      const write = (v & 1) === 1;
+      const fb = mb.addFunction(`find_${size}_${write ? 'w' : 'r'}`, ['i64', 'i32'], ['i32']);
+      const A = 0;
+      const PC = 1;
+      const info = size | (write ? FAULT_WRITE : 0);
+      const record = (code: number): void => {
+        fb.i32Const(code).globalSet(g.status);
+        fb.localGet(PC).globalSet(g.faultPc);
+        fb.localGet(A).globalSet(g.faultAddr);
+        fb.i32Const(info).globalSet(g.faultSize);
+      };
+      // mem first: most unpredicted accesses go there.
+      const order = [this.mem, ...this.regions.filter((r) => r !== this.mem)];
+      for (const r of order) {
+        fb.localGet(A).i64Const(r.base).i64Sub();
+        this.lim(fb, r, size);
+        fb.i64LtU().if();
+        if (write && !r.writable) {
+          record(FAULT_CODES.permission);
+          fb.i32Const(0).return();
+        } else {
+          fb.localGet(A).i32WrapI64().return();
+        }
+        fb.end();
+      }
+      record(FAULT_CODES['out-of-bounds']);
+      fb.i32Const(0);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+// Program -> Wasm module bytes: the front end (IR builder with the verifier's facts when given),
+// the IR passes, then the lowering. Shared by the JIT engine (runtime/wasm-engine.ts) and the AOT output (aot.ts).
+import { buildIr } from '../../compiler/ir/build.js';
+import type { IrModule } from '../../compiler/ir/ir.js';
+import { optimizeIr } from '../../compiler/ir/pipeline.js';
+import type { Program } from '../../compiler/program.js';
+import { analyze } from '../../compiler/verify/absint.js';
+import { noFacts, type ProgramFacts } from '../../compiler/verify/facts.js';
+import { classify, isInvalid } from '../../compiler/opcodes.js';
+import { lowerModule, type HostRegionDecl, type ModuleLayout } from './lower.js';
+
+export interface WasmCompileOptions {
+  /**
+   * The verifier's facts: proven accesses lose their checks, known regions get one-range checks,
+   * proven loops lose their budget charges. Default 'analyze': run the abstract interpreter (for
+   * any mem size); 'none': check every access and charge every loop.
+   */
+  facts?: ProgramFacts | 'analyze' | 'none';
+  /** Helper ids the runtime provides (for the analysis; default: the ids the program calls). */
+  helpers?: ReadonlySet<number>;
+  /** Run the IR passes (compiler/ir/pipeline.ts) before lowering (default true). */
+  optimize?: boolean;
+  /** Emit the Wasm name section (default false: the JIT path does not need it; AOT output sets it). */
+  names?: boolean;
+  /** Host regions every run will supply (names, sizes and writability are fixed at compile time). */
+  hostRegions?: readonly HostRegionDecl[];
+}
+
+export interface WasmCompileStats {
+  /** eBPF instruction slots compiled. */
+  insns: number;
+  /** Program -> module bytes, in milliseconds (front end, passes, lowering, encoding). */
+  compileMs: number;
+  /** Functions compiled through the dispatcher (irreducible control flow). */
+  irreducible: string[];
+}
+
+export interface CompiledWasm {
+  bytes: Uint8Array<ArrayBuffer>;
+  layout: ModuleLayout;
+  ir: IrModule;
+  hostRegions: readonly HostRegionDecl[];
+  stats: WasmCompileStats;
+}
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/** Program -> Wasm module bytes (V8's compile not included). */
+export function compileToWasm(program: Program, opts: WasmCompileOptions = {}): CompiledWasm {
+  const t0 = now();
+  const hostRegions = opts.hostRegions ?? [];
+  const facts = opts.facts === 'none' ? noFacts() : opts.facts === undefined || opts.facts === 'analyze' ? analyzedFacts(program, hostRegions, opts.helpers) : opts.facts;
+  const built = buildIr(program, facts);
+  const ir = opts.optimize === false ? built : optimizeIr(built);
+  const lowered = lowerModule(ir, { hostRegions, name: program.origin, names: opts.names ?? false });
+  return {
+    bytes: lowered.bytes,
+    layout: lowered.layout,
+    ir,
+    hostRegions,
+    stats: { insns: program.insns.length, compileMs: now() - t0, irreducible: lowered.irreducible },
+  };
+}
+
+/** Helper ids a program calls with a fixed id. */
+function calledHelpers(program: Program): Set<number> {
+  const ids = new Set<number>();
+  for (const insn of program.insns) {
+    const c = classify(insn);
+    if (!isInvalid(c) && c.form === 'call' && !c.local) ids.add(insn.imm);
+  }
+  return ids;
+}
+
+/**
+ * The abstract interpreter's facts, valid for any mem size (mem's size is not known until a run).
+ * Its load-time rejections are not enforced here (the engine faults at run time as the interpreter
+ * does); a program it cannot handle compiles with no facts, which is always correct.
+ */
+function analyzedFacts(program: Program, hostRegions: readonly HostRegionDecl[], helpers?: ReadonlySet<number>): ProgramFacts {
+  try {
+    return analyze(program, {
+      regions: [
+        ...program.data.map((d) => ({ name: d.name, size: d.bytes.length, writable: d.writable })),
+        ...hostRegions.map((h) => ({ name: h.name, size: h.size, writable: h.writable })),
+      ],
+      helpers: helpers ?? calledHelpers(program),
+    }).facts;
+  } catch {
+    return noFacts();
+  }
+}

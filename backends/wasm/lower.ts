@@ -1,0 +1,629 @@
+// IR -> Wasm binary module, in one pass per function with femtojit's own encoder (no text, no
+// optimizer: this is the host's JIT path). The module follows abi.ts:
+//
+// - Each IR function is a Wasm function (r0..r9, fp) -> (r0..r5) with its registers as i64
+//   locals. eBPF has one register file: a callee starts with its caller's r0..r9 and its caller
+//   continues with the callee's r0..r5 (r6..r9 are restored), exactly as the interpreter behaves,
+//   so a program reading a "clobbered" register still agrees with it. A local call passes
+//   fp - 512 (the callee's r10); the call-depth limit is a compare on fp, since the interpreter's
+//   depth is (stack top - fp) / 512.
+// - 32-bit operations use i32 arithmetic (wrap, op, extend_u), which is also what makes their
+//   upper halves zero. Division and remainder branch around Wasm's traps (x/0, INT_MIN/-1) with the
+//   RFC 9669 results; shift counts are masked by Wasm exactly as eBPF masks them.
+// - Memory accesses go through checks.ts. Atomics become plain load/op/store: an instance runs
+//   one program on one thread, so nothing can observe the difference.
+// - Faults, budget exhaustion and a helper's request to stop record the ABI's status/fault record
+//   and branch to the function's exit block; a caller that sees a non-zero status after a call
+//   leaves the same way, so a run unwinds to `run` without a single Wasm trap.
+// - The budget is an exported global, cached in a local by functions that charge it and written
+//   back around calls and at the exit.
+import type { Access, BinOp, Block, Cond, Inst, IrFunction, IrModule, Operand, Reg, Terminator } from '../../compiler/ir/ir.js';
+import { FAULT_CODES } from '../../runtime/errors.js';
+import { MAX_CALL_DEPTH, STACK_FRAME, STACK_SIZE } from '../../runtime/layout.js';
+import { layoutRegions, type RegionSpec } from '../../runtime/regions.js';
+import {
+  EXPORT_MEMORY, EXPORT_RUN, GLOBAL, IMPORT_HELPER, IMPORT_MODULE, REGION_ENTRY_BYTES,
+  REGION_RUNTIME_SIZED, REGION_TABLE_OFFSET, REGION_WRITABLE, REG_DUMP_OFFSET,
+} from './abi.js';
+import { MemoryChecks, type ModuleRegion } from './checks.js';
+import type { FunctionBuilder, ValType } from './encode.js';
+import { ModuleBuilder } from './module.js';
+import { Op, PAGE_SIZE } from './opcodes.js';
+import { structureFunction, type Cmd } from './structure.js';
+
+/** A host region the module reserves room for (its contents are supplied per run). */
+export interface HostRegionDecl {
+  name: string;
+  size: number;
+  writable: boolean;
+}
+
+export interface LowerOptions {
+  /** Host regions, laid out after the data sections as runtime/layout.ts does. */
+  hostRegions?: readonly HostRegionDecl[];
+  /** Module name for the name section. */
+  name?: string;
+  /** Emit the name section (function names in engine stack traces; default true). */
+  names?: boolean;
+}
+
+/** Where the module expects everything (virtual address = linear-memory offset). */
+export interface ModuleLayout {
+  /** stack, data sections, host regions, mem (size -1: known per run). */
+  regions: ModuleRegion[];
+  stackBase: number;
+  stackTop: number;
+  dataBase: number[];
+  hostBase: number[];
+  memBase: number;
+  /** Pages the memory starts with: everything below mem. */
+  initialPages: number;
+}
+
+export interface LoweredModule {
+  bytes: Uint8Array<ArrayBuffer>;
+  layout: ModuleLayout;
+  /** Names of the IR functions that needed the dispatcher (irreducible control flow). */
+  irreducible: string[];
+}
+
+/** Layout of a module's regions: the same addresses containerLayout gives any run. */
+export function moduleLayout(m: Pick<IrModule, 'data'>, hostRegions: readonly HostRegionDecl[] = []): ModuleLayout {
+  const specs: RegionSpec[] = [{ name: 'stack', bytes: new Uint8Array(STACK_SIZE), writable: true }];
+  for (const s of m.data) specs.push({ name: s.name, bytes: s.bytes, writable: s.writable });
+  for (const h of hostRegions) specs.push({ name: h.name, bytes: new Uint8Array(h.size), writable: h.writable });
+  specs.push({ name: 'mem', bytes: new Uint8Array(0), writable: true });
+  const laid = layoutRegions(specs);
+  const regions: ModuleRegion[] = laid.map((r) => ({ name: r.name, base: r.base, size: r.bytes.length, writable: r.writable }));
+  const mem = regions[regions.length - 1];
+  mem.size = -1;
+  const nData = m.data.length;
+  return {
+    regions,
+    stackBase: regions[0].base,
+    stackTop: regions[0].base + STACK_SIZE,
+    dataBase: regions.slice(1, 1 + nData).map((r) => r.base),
+    hostBase: regions.slice(1 + nData, 1 + nData + hostRegions.length).map((r) => r.base),
+    memBase: mem.base,
+    initialPages: Math.ceil(mem.base / PAGE_SIZE),
+  };
+}
+
+// Global indices, in the order lower() adds them.
+const G_BUDGET = 0;
+const G_MEM_LEN = 1;
+const G_STATUS = 2;
+const G_FAULT_PC = 3;
+const G_FAULT_ADDR = 4;
+const G_FAULT_SIZE = 5;
+const G_MEM_LIM = [8, 9, 10, 11];
+
+const HELPER_FUNC = 0;
+
+/** Lowers an IR module to Wasm bytes. Throws (RangeError / WasmEncodeError) only on malformed IR. */
+export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule {
+  if (m.functions.length === 0) throw new RangeError(`${m.origin}: the IR module has no functions`);
+  const layout = moduleLayout(m, opts.hostRegions);
+  const mb = new ModuleBuilder({ name: opts.name ?? m.origin, names: opts.names ?? true });
+  mb.importFunction(IMPORT_MODULE, IMPORT_HELPER, ['i32', 'i64', 'i64', 'i64', 'i64', 'i64'], ['i64'], 'helper');
+  mb.setMemory({ min: layout.initialPages, max: 65536, export: EXPORT_MEMORY });
+  mb.addGlobal({ type: 'i64', mutable: true, init: 0, export: GLOBAL.budget, name: 'budget' });
+  mb.addGlobal({ type: 'i64', mutable: true, init: -1, export: GLOBAL.memLen, name: 'mem_len' });
+  mb.addGlobal({ type: 'i32', mutable: true, init: 0, export: GLOBAL.status, name: 'status' });
+  mb.addGlobal({ type: 'i32', mutable: true, init: 0, export: GLOBAL.faultPc, name: 'fault_pc' });
+  mb.addGlobal({ type: 'i64', mutable: true, init: 0, export: GLOBAL.faultAddr, name: 'fault_addr' });
+  mb.addGlobal({ type: 'i32', mutable: true, init: 0, export: GLOBAL.faultSize, name: 'fault_size' });
+  mb.addGlobal({ type: 'i32', mutable: false, init: layout.memBase, export: GLOBAL.memBase, name: 'mem_base' });
+  mb.addGlobal({ type: 'i32', mutable: false, init: layout.stackBase, export: GLOBAL.stackBase, name: 'stack_base' });
+  for (const s of [1, 2, 4, 8]) mb.addGlobal({ type: 'i64', mutable: true, init: 0, name: `mem_lim${s}` });
+
+  const nFuncs = m.functions.length;
+  const firstFunc = 1; // after the helper import
+  const runIndex = firstFunc + nFuncs;
+  const checks = new MemoryChecks(
+    layout.regions,
+    { status: G_STATUS, faultPc: G_FAULT_PC, faultAddr: G_FAULT_ADDR, faultSize: G_FAULT_SIZE, memLim: G_MEM_LIM },
+    runIndex + 1,
+  );
+  const ctx: Ctx = { m, layout, checks, firstFunc };
+  const irreducible: string[] = [];
+  m.functions.forEach((fn, i) => {
+    const fb = mb.addFunction(`${i}:${fn.name}`, PARAMS, RESULTS);
+    if (new FunctionLowering(ctx, fn, fb).lower()) irreducible.push(fn.name);
+  });
+  emitRun(mb, layout, firstFunc);
+  checks.emitFindFunctions(mb);
+  mb.addData(REGION_TABLE_OFFSET, regionTable(layout));
+  return { bytes: mb.build(), layout, irreducible };
+}
+
+/** r0..r9, fp. */
+const PARAMS: readonly ValType[] = new Array<ValType>(11).fill('i64');
+const FP_PARAM = 10;
+/** r0..r5. */
+const RESULTS: readonly ValType[] = new Array<ValType>(6).fill('i64');
+
+interface Ctx {
+  m: IrModule;
+  layout: ModuleLayout;
+  checks: MemoryChecks;
+  firstFunc: number;
+}
+
+/** The informative region table in the control area below the first region (abi.ts). */
+function regionTable(layout: ModuleLayout): Uint8Array {
+  const room = Math.floor((REG_DUMP_OFFSET - REGION_TABLE_OFFSET - 4) / REGION_ENTRY_BYTES);
+  if (layout.regions.length > room) {
+    throw new RangeError(`the program has ${layout.regions.length} regions; a Wasm module's region table holds at most ${room}`);
+  }
+  const bytes = new Uint8Array(4 + layout.regions.length * REGION_ENTRY_BYTES);
+  const v = new DataView(bytes.buffer);
+  v.setUint32(0, layout.regions.length, true);
+  layout.regions.forEach((r, i) => {
+    const at = 4 + i * REGION_ENTRY_BYTES;
+    v.setUint32(at, r.base, true);
+    v.setUint32(at + 4, Math.max(0, r.size), true);
+    v.setUint32(at + 8, (r.writable ? REGION_WRITABLE : 0) | (r.size < 0 ? REGION_RUNTIME_SIZED : 0), true);
+  });
+  return bytes;
+}
+
+/**
+ * run() -> i64: status := 0, mem's limits and table entry from mem_len, then the entry function
+ * with r1 = mem's address (0 without mem), r2 = its length, the others 0, r10 = the stack top.
+ */
+function emitRun(mb: ModuleBuilder, layout: ModuleLayout, entry: number): void {
+  const fb = mb.addFunction('run', [], ['i64'], { export: EXPORT_RUN });
+  const x = fb.addLocal('i64');
+  fb.i32Const(0).globalSet(G_STATUS);
+  [1, 2, 4, 8].forEach((s, i) => {
+    // lim = max(0, len - s + 1); len = -1 (no mem) gives 0 for every size.
+    fb.globalGet(G_MEM_LEN).i64Const(s - 1).i64Sub().localTee(x);
+    fb.i64Const(0).localGet(x).i64Const(0).i64GtS().select().globalSet(G_MEM_LIM[i]);
+  });
+  const memEntry = REGION_TABLE_OFFSET + 4 + (layout.regions.length - 1) * REGION_ENTRY_BYTES;
+  fb.i32Const(memEntry).globalGet(G_MEM_LIM[0]).i64Store32(4, 0);
+  fb.i64Const(0); // r0
+  fb.globalGet(G_MEM_LEN).i64Const(0).i64LtS().if('i64').i64Const(0).else().i64Const(layout.memBase).end();
+  fb.globalGet(G_MEM_LEN).i64Const(0).i64LtS().if('i64').i64Const(0).else().globalGet(G_MEM_LEN).end();
+  for (let r = 3; r <= 9; r++) fb.i64Const(0);
+  fb.i64Const(layout.stackTop).call(entry);
+  for (let r = 1; r <= 5; r++) fb.drop();
+}
+
+// Wasm opcodes of the IR's binary operations that map one to one, per width.
+const BIN64: Partial<Record<BinOp, number>> = {
+  add: Op.I64Add, sub: Op.I64Sub, mul: Op.I64Mul, and: Op.I64And, or: Op.I64Or, xor: Op.I64Xor,
+  shl: Op.I64Shl, lshr: Op.I64ShrU, ashr: Op.I64ShrS,
+};
+const BIN32: Partial<Record<BinOp, number>> = {
+  add: Op.I32Add, sub: Op.I32Sub, mul: Op.I32Mul, and: Op.I32And, or: Op.I32Or, xor: Op.I32Xor,
+  shl: Op.I32Shl, lshr: Op.I32ShrU, ashr: Op.I32ShrS,
+};
+const CMP64: Record<Exclude<Cond, 'set'>, number> = {
+  eq: Op.I64Eq, ne: Op.I64Ne, ugt: Op.I64GtU, uge: Op.I64GeU, ult: Op.I64LtU, ule: Op.I64LeU,
+  sgt: Op.I64GtS, sge: Op.I64GeS, slt: Op.I64LtS, sle: Op.I64LeS,
+};
+const CMP32: Record<Exclude<Cond, 'set'>, number> = {
+  eq: Op.I32Eq, ne: Op.I32Ne, ugt: Op.I32GtU, uge: Op.I32GeU, ult: Op.I32LtU, ule: Op.I32LeU,
+  sgt: Op.I32GtS, sge: Op.I32GeS, slt: Op.I32LtS, sle: Op.I32LeS,
+};
+/** Loads by size and signedness: [unsigned, signed]. */
+const LOAD: Record<1 | 2 | 4 | 8, readonly [number, number]> = {
+  1: [Op.I64Load8U, Op.I64Load8S],
+  2: [Op.I64Load16U, Op.I64Load16S],
+  4: [Op.I64Load32U, Op.I64Load32S],
+  8: [Op.I64Load, Op.I64Load],
+};
+const STORE: Record<1 | 2 | 4 | 8, number> = { 1: Op.I64Store8, 2: Op.I64Store16, 4: Op.I64Store32, 8: Op.I64Store };
+const ATOMIC64: Record<'add' | 'or' | 'and' | 'xor', number> = { add: Op.I64Add, or: Op.I64Or, and: Op.I64And, xor: Op.I64Xor };
+
+/** Lowers one IR function into its FunctionBuilder. */
+class FunctionLowering {
+  private readonly regLocal: Int32Array;
+  private readonly fp = FP_PARAM;
+  private readonly t: number; // i64 scratch
+  private readonly t2: number; // i64 scratch
+  private readonly a: number; // i32 scratch
+  private readonly a2: number; // i32 scratch
+  private readonly label: number; // dispatcher label (i32)
+  private readonly bud: number; // cached budget (i64), -1 when the function charges none
+  private readonly exitDepth = (): number => this.fb.labelDepth - 2;
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly fn: IrFunction,
+    private readonly fb: FunctionBuilder,
+  ) {
+    const maxReg = Math.max(10, fn.maxReg);
+    this.regLocal = new Int32Array(maxReg + 1);
+    for (let r = 0; r <= 9; r++) this.regLocal[r] = r;
+    const first = fb.addLocal('i64', maxReg - 9); // r10, temporaries
+    for (let r = 10; r <= maxReg; r++) this.regLocal[r] = first + (r - 10);
+    this.t = fb.addLocal('i64');
+    this.t2 = fb.addLocal('i64');
+    let charges = false;
+    for (const b of fn.blocks) for (const i of b.insts) if (i.op === 'budget') charges = true;
+    this.bud = charges ? fb.addLocal('i64') : -1;
+    this.a = fb.addLocal('i32');
+    this.a2 = fb.addLocal('i32');
+    this.label = fb.addLocal('i32');
+  }
+
+  /** Returns whether the function needed the dispatcher. */
+  lower(): boolean {
+    const { fb, fn } = this;
+    if (fn.blocks.length === 0) throw new RangeError(`${fn.name}: function has no blocks`);
+    fn.blocks.forEach((b, i) => {
+      if (b.id !== i) throw new RangeError(`${fn.name}: blocks[${i}] has id ${b.id}`);
+    });
+    const shape = structureFunction(fn);
+    fb.localGet(this.fp).localSet(this.regLocal[10]);
+    if (this.bud >= 0) fb.globalGet(G_BUDGET).localSet(this.bud);
+    fb.block(); // the exit: faults, stops and returns all leave through it
+    for (const c of shape.cmds) this.cmd(c);
+    fb.end();
+    if (this.bud >= 0) fb.localGet(this.bud).globalSet(G_BUDGET);
+    for (let r = 0; r <= 5; r++) fb.localGet(r);
+    return shape.irreducible;
+  }
+
+  private cmd(c: Cmd): void {
+    const fb = this.fb;
+    switch (c.op) {
+      case 'block': fb.block(); break;
+      case 'loop': fb.loop(); break;
+      case 'end': fb.end(); break;
+      case 'else': fb.else(); break;
+      case 'br': fb.br(c.depth); break;
+      case 'code': this.code(this.fn.blocks[c.block]); break;
+      case 'if': this.cond(this.fn.blocks[c.block].term); fb.if(); break;
+      case 'exit': this.exit(this.fn.blocks[c.block].term); break;
+      case 'table': fb.localGet(this.label).brTable(c.depths, c.depths.length - 1); break;
+      case 'dispatchJump': fb.i32Const(c.value).localSet(this.label).br(c.depth); break;
+      case 'dispatchBr':
+        fb.i32Const(c.then).i32Const(c.else);
+        this.cond(this.fn.blocks[c.block].term);
+        fb.select().localSet(this.label).br(c.depth);
+        break;
+    }
+  }
+
+  private code(b: Block): void {
+    for (const inst of b.insts) this.inst(inst);
+  }
+
+  private exit(t: Terminator): void {
+    const fb = this.fb;
+    if (t.op === 'fault') {
+      // Dump r0..r10 so the host can name the address this instruction would have accessed.
+      for (let r = 0; r <= 10; r++) fb.i32Const(0).localGet(this.regLocal[r]).i64Store(REG_DUMP_OFFSET + r * 8, 0);
+      this.recordFault(FAULT_CODES[t.kind], t.pc);
+    }
+    fb.br(this.exitDepth());
+  }
+
+  /** Pushes the i32 condition of a `br` terminator. */
+  private cond(t: Terminator): void {
+    if (t.op !== 'br') throw new RangeError(`${this.fn.name}: expected a br terminator at pc ${t.pc}`);
+    const fb = this.fb;
+    if (t.w === 64) {
+      fb.localGet(this.reg(t.a));
+      this.operand64(t.b);
+      if (t.cond === 'set') fb.i64And().i64Const(0).i64Ne();
+      else fb.plain(CMP64[t.cond]);
+    } else {
+      fb.localGet(this.reg(t.a)).i32WrapI64();
+      this.operand32(t.b);
+      if (t.cond === 'set') fb.i32And().i32Const(0).i32Ne();
+      else fb.plain(CMP32[t.cond]);
+    }
+  }
+
+  private reg(r: Reg): number {
+    if (!(r >= 0 && r < this.regLocal.length)) {
+      throw new RangeError(`${this.fn.name}: register ${r} is above maxReg ${this.fn.maxReg}`);
+    }
+    return this.regLocal[r];
+  }
+
+  private operand64(b: Operand): void {
+    if ('reg' in b) this.fb.localGet(this.reg(b.reg));
+    else this.fb.i64Const(b.imm | 0);
+  }
+
+  private operand32(b: Operand): void {
+    if ('reg' in b) this.fb.localGet(this.reg(b.reg)).i32WrapI64();
+    else this.fb.i32Const(b.imm | 0);
+  }
+
+  private recordFault(code: number, pc: number): void {
+    this.fb.i32Const(code).globalSet(G_STATUS).i32Const(pc).globalSet(G_FAULT_PC);
+  }
+
+  private inst(i: Inst): void {
+    const fb = this.fb;
+    switch (i.op) {
+      case 'const':
+        fb.i64ConstParts(i.lo, i.hi).localSet(this.reg(i.dst));
+        return;
+      case 'addr': {
+        const base = this.ctx.layout.dataBase[i.section];
+        if (base === undefined) throw new RangeError(`${this.fn.name}: pc ${i.pc} refers to data section ${i.section}, which does not exist`);
+        fb.i64Const(base + i.offset).localSet(this.reg(i.dst));
+        return;
+      }
+      case 'mov':
+        fb.localGet(this.reg(i.src));
+        if (i.w === 32) fb.i32WrapI64().i64ExtendI32U();
+        fb.localSet(this.reg(i.dst));
+        return;
+      case 'neg':
+        if (i.w === 64) fb.i64Const(0).localGet(this.reg(i.src)).i64Sub();
+        else fb.i32Const(0).localGet(this.reg(i.src)).i32WrapI64().i32Sub().i64ExtendI32U();
+        fb.localSet(this.reg(i.dst));
+        return;
+      case 'bin':
+        this.bin(i.bin, i.w, i.a, i.b);
+        fb.localSet(this.reg(i.dst));
+        return;
+      case 'ext':
+        this.ext(i.signed, i.bits, i.w, this.reg(i.src));
+        fb.localSet(this.reg(i.dst));
+        return;
+      case 'bswap':
+        this.bswap(i.bits, this.reg(i.src));
+        fb.localSet(this.reg(i.dst));
+        return;
+      case 'load':
+        this.address(i.base, i.off, i.size, false, i);
+        fb.memAccess(LOAD[i.size][i.signed ? 1 : 0], 0, 0).localSet(this.reg(i.dst));
+        return;
+      case 'store':
+        this.address(i.base, i.off, i.size, true, i);
+        this.operand64(i.value);
+        fb.memAccess(STORE[i.size], 0, 0);
+        return;
+      case 'atomic':
+        this.atomic(i);
+        return;
+      case 'call':
+        fb.i32Const(i.pc).globalSet(G_FAULT_PC).i32Const(i.id | 0);
+        this.helperCall();
+        return;
+      case 'callx': {
+        // An id with upper bits set can name no helper: fault here, with the whole value recorded.
+        const r = this.reg(i.reg);
+        fb.localGet(r).i64Const(32).i64ShrU().i64Const(0).i64Ne().if();
+        fb.localGet(r).globalSet(G_FAULT_ADDR);
+        this.recordFault(FAULT_CODES['unknown-helper'], i.pc);
+        fb.br(this.exitDepth()).end();
+        fb.i32Const(i.pc).globalSet(G_FAULT_PC).localGet(r).i32WrapI64();
+        this.helperCall();
+        return;
+      }
+      case 'calllocal':
+        this.callLocal(i.func, i.pc);
+        return;
+      case 'budget':
+        this.budget(i.cost, i.pc);
+        return;
+    }
+  }
+
+  /** Pushes a op b of width w (an i64). */
+  private bin(op: BinOp, w: 32 | 64, a: Reg, b: Operand): void {
+    const fb = this.fb;
+    const ra = this.reg(a);
+    if (w === 64) {
+      const simple = BIN64[op];
+      if (simple !== undefined) {
+        fb.localGet(ra);
+        this.operand64(b);
+        fb.plain(simple);
+        return;
+      }
+      if (!isDiv(op)) throw new RangeError(`${this.fn.name}: unknown binary operation '${op}'`);
+      this.division64(op, ra, b);
+      return;
+    }
+    const simple = BIN32[op];
+    if (simple !== undefined) {
+      fb.localGet(ra).i32WrapI64();
+      this.operand32(b);
+      fb.plain(simple).i64ExtendI32U();
+      return;
+    }
+    if (!isDiv(op)) throw new RangeError(`${this.fn.name}: unknown binary operation '${op}'`);
+    this.division32(op, ra, b);
+    fb.i64ExtendI32U();
+  }
+
+  // RFC 9669: x/0 = 0, x%0 = x, INT_MIN/-1 = INT_MIN (= 0 - x), INT_MIN%-1 = 0 (Wasm's rem_s
+  // already gives 0 there without trapping; only div_s traps).
+  private division64(op: DivOp, ra: number, b: Operand): void {
+    const fb = this.fb;
+    if ('imm' in b) {
+      const k = b.imm | 0;
+      if (k === 0) {
+        if (op === 'udiv' || op === 'sdiv') fb.i64Const(0);
+        else fb.localGet(ra);
+        return;
+      }
+      if (k === -1 && op === 'sdiv') {
+        fb.i64Const(0).localGet(ra).i64Sub();
+        return;
+      }
+      fb.localGet(ra).i64Const(k).plain(DIV64[op]);
+      return;
+    }
+    const rb = this.reg(b.reg);
+    fb.localGet(rb).i64Eqz().if('i64');
+    if (op === 'udiv' || op === 'sdiv') fb.i64Const(0);
+    else fb.localGet(ra);
+    fb.else();
+    if (op === 'sdiv') {
+      fb.localGet(rb).i64Const(-1).i64Eq().if('i64');
+      fb.i64Const(0).localGet(ra).i64Sub();
+      fb.else();
+      fb.localGet(ra).localGet(rb).i64DivS();
+      fb.end();
+    } else {
+      fb.localGet(ra).localGet(rb).plain(DIV64[op]);
+    }
+    fb.end();
+  }
+
+  /** Pushes the i32 result. */
+  private division32(op: DivOp, ra: number, b: Operand): void {
+    const fb = this.fb;
+    if ('imm' in b) {
+      const k = b.imm | 0;
+      if (k === 0) {
+        if (op === 'udiv' || op === 'sdiv') fb.i32Const(0);
+        else fb.localGet(ra).i32WrapI64();
+        return;
+      }
+      if (k === -1 && op === 'sdiv') {
+        fb.i32Const(0).localGet(ra).i32WrapI64().i32Sub();
+        return;
+      }
+      fb.localGet(ra).i32WrapI64().i32Const(k).plain(DIV32[op]);
+      return;
+    }
+    const rb = this.a2;
+    fb.localGet(this.reg(b.reg)).i32WrapI64().localTee(rb).i32Eqz().if('i32');
+    if (op === 'udiv' || op === 'sdiv') fb.i32Const(0);
+    else fb.localGet(ra).i32WrapI64();
+    fb.else();
+    if (op === 'sdiv') {
+      fb.localGet(rb).i32Const(-1).i32Eq().if('i32');
+      fb.i32Const(0).localGet(ra).i32WrapI64().i32Sub();
+      fb.else();
+      fb.localGet(ra).i32WrapI64().localGet(rb).i32DivS();
+      fb.end();
+    } else {
+      fb.localGet(ra).i32WrapI64().localGet(rb).plain(DIV32[op]);
+    }
+    fb.end();
+  }
+
+  private ext(signed: boolean, bits: 8 | 16 | 32, w: 32 | 64, src: number): void {
+    const fb = this.fb;
+    fb.localGet(src);
+    if (!signed || (bits === 32 && w === 32)) {
+      if (bits === 32) fb.i32WrapI64().i64ExtendI32U();
+      else fb.i64Const(bits === 8 ? 0xff : 0xffff).i64And();
+      return;
+    }
+    if (w === 64) {
+      fb.plain(bits === 8 ? Op.I64Extend8S : bits === 16 ? Op.I64Extend16S : Op.I64Extend32S);
+      return;
+    }
+    fb.i32WrapI64().plain(bits === 8 ? Op.I32Extend8S : Op.I32Extend16S).i64ExtendI32U();
+  }
+
+  private bswap(bits: 16 | 32 | 64, src: number): void {
+    const fb = this.fb;
+    const x = this.a;
+    if (bits === 16) {
+      fb.localGet(src).i32WrapI64().localTee(x).i32Const(0xff).i32And().i32Const(8).i32Shl();
+      fb.localGet(x).i32Const(8).i32ShrU().i32Const(0xff).i32And().i32Or().i64ExtendI32U();
+      return;
+    }
+    if (bits === 32) {
+      fb.localGet(src).i32WrapI64().localSet(x);
+      this.bswap32(x);
+      fb.i64ExtendI32U();
+      return;
+    }
+    // Swap each half, then exchange the halves.
+    fb.localGet(src).i32WrapI64().localSet(x);
+    this.bswap32(x);
+    fb.i64ExtendI32U().i64Const(32).i64Shl();
+    fb.localGet(src).i64Const(32).i64ShrU().i32WrapI64().localSet(x);
+    this.bswap32(x);
+    fb.i64ExtendI32U().i64Or();
+  }
+
+  /** Pushes the byte swap of i32 local x: (rotl(x, 8) & 0x00ff00ff) | (rotr(x, 8) & 0xff00ff00). */
+  private bswap32(x: number): void {
+    this.fb.localGet(x).i32Const(8).i32Rotl().i32Const(0x00ff00ff).i32And();
+    this.fb.localGet(x).i32Const(8).i32Rotr().i32Const(0xff00ff00).i32And().i32Or();
+  }
+
+  private address(base: Reg, off: number, size: 1 | 2 | 4 | 8, write: boolean, i: { pc: number; access: Access }): void {
+    this.ctx.checks.address(this.fb, this.reg(base), off, size, write, i.access, i.pc, this.t, this.a, this.exitDepth, base);
+  }
+
+  private atomic(i: Extract<Inst, { op: 'atomic' }>): void {
+    const fb = this.fb;
+    const addr = this.a2;
+    const old = this.t2;
+    const src = this.reg(i.src);
+    const r0 = this.regLocal[0];
+    this.address(i.base, i.off, i.size, true, i);
+    fb.localSet(addr);
+    const load = i.size === 8 ? Op.I64Load : Op.I64Load32U;
+    const store = i.size === 8 ? Op.I64Store : Op.I64Store32;
+    fb.localGet(addr).memAccess(load, 0, 0).localSet(old);
+    switch (i.aop) {
+      case 'cmpxchg':
+        // if (old == r0) *p = src; r0 = old (compared and returned at the access width)
+        fb.localGet(old).localGet(r0);
+        if (i.size === 4) fb.i64Const(0xffffffff).i64And();
+        fb.i64Eq().if().localGet(addr).localGet(src).memAccess(store, 0, 0).end();
+        fb.localGet(old).localSet(r0);
+        return;
+      case 'xchg':
+        fb.localGet(addr).localGet(src).memAccess(store, 0, 0);
+        fb.localGet(old).localSet(src);
+        return;
+      default:
+        fb.localGet(addr).localGet(old).localGet(src).plain(ATOMIC64[i.aop]).memAccess(store, 0, 0);
+        if (i.fetch) fb.localGet(old).localSet(src);
+    }
+  }
+
+  /** [id: i32] on the stack: calls the helper import, r0 := result, unwinds when status is set. */
+  private helperCall(): void {
+    const fb = this.fb;
+    for (let r = 1; r <= 5; r++) fb.localGet(this.regLocal[r]);
+    fb.call(HELPER_FUNC).localSet(this.regLocal[0]);
+    fb.globalGet(G_STATUS).brIf(this.exitDepth());
+  }
+
+  private callLocal(func: number, pc: number): void {
+    const fb = this.fb;
+    if (!(func >= 0 && func < this.ctx.m.functions.length)) {
+      throw new RangeError(`${this.fn.name}: pc ${pc} calls function ${func}, which does not exist`);
+    }
+    // depth + 1 >= MAX_CALL_DEPTH with depth = (top - fp) / STACK_FRAME
+    const limit = this.ctx.layout.stackTop - (MAX_CALL_DEPTH - 2) * STACK_FRAME;
+    fb.localGet(this.fp).i64Const(limit).i64LtU().if();
+    this.recordFault(FAULT_CODES['call-depth'], pc);
+    fb.br(this.exitDepth()).end();
+    if (this.bud >= 0) fb.localGet(this.bud).globalSet(G_BUDGET);
+    for (let r = 0; r <= 9; r++) fb.localGet(r);
+    fb.localGet(this.fp).i64Const(STACK_FRAME).i64Sub();
+    fb.call(this.ctx.firstFunc + func);
+    for (let r = 5; r >= 0; r--) fb.localSet(r);
+    if (this.bud >= 0) fb.globalGet(G_BUDGET).localSet(this.bud);
+    fb.globalGet(G_STATUS).brIf(this.exitDepth());
+  }
+
+  private budget(cost: number, pc: number): void {
+    const fb = this.fb;
+    const bud = this.bud;
+    fb.localGet(bud).i64Const(cost).i64LtU().if();
+    this.recordFault(FAULT_CODES.budget, pc);
+    fb.br(this.exitDepth()).end();
+    fb.localGet(bud).i64Const(cost).i64Sub().localSet(bud);
+  }
+}
+
+type DivOp = 'udiv' | 'sdiv' | 'urem' | 'srem';
+const DIV64: Record<DivOp, number> = { udiv: Op.I64DivU, sdiv: Op.I64DivS, urem: Op.I64RemU, srem: Op.I64RemS };
+const DIV32: Record<DivOp, number> = { udiv: Op.I32DivU, sdiv: Op.I32DivS, urem: Op.I32RemU, srem: Op.I32RemS };
+const isDiv = (op: BinOp): op is DivOp => op in DIV64;
+

@@ -1,0 +1,319 @@
+// The Wasm engine: the host's hot-path JIT. A program is compiled once (front end to IR, the
+// verifier's facts when given, IR passes, lowering with femtojit's own encoder), instantiated once,
+// and run many times; each run fills the regions in the instance's memory, sets the budget and
+// mem_len globals, calls `run`, and reads r0 or the fault record (backends/wasm/abi.ts).
+//
+// It ends every run as the interpreter does: same r0, same fault kind and pc, and the same fault
+// message (titles, disassembly, RegionTable.describe over views of the instance's memory).
+// `steps` is the budget charged (the IR's rule: only blocks of unproven loops are charged).
+// Nothing here is Node-only: the engine runs in browsers too (test/wasm-browser.test.ts).
+import { disasmInsn } from '../compiler/disasm.js';
+import { classify, isInvalid } from '../compiler/opcodes.js';
+import type { Program } from '../compiler/program.js';
+import { FAULT_WRITE, GLOBAL, EXPORT_MEMORY, EXPORT_RUN, IMPORT_HELPER, IMPORT_MODULE, KIND_OF_CODE, REG_DUMP_OFFSET, STATUS_OK, STATUS_STOPPED } from '../backends/wasm/abi.js';
+import { compileToWasm, type CompiledWasm } from '../backends/wasm/compile.js';
+import type { Engine, Runnable } from './engine.js';
+import { FAULT_CODES, FAULT_TITLE, HelperError, type Fault, type RunResult } from './errors.js';
+import type { HelperContext, HelperRegistry } from './helpers.js';
+import { MAX_CALL_DEPTH, STACK_FRAME } from './layout.js';
+import { RegionTable, type Region, type RegionSpec } from './regions.js';
+
+export interface WasmRunOptions {
+  mem?: Uint8Array;
+  /** Instruction budget; Infinity turns it off. */
+  budget?: number;
+  /** Contents of the host regions declared at compile time, in order; writable ones are copied back. */
+  regions?: RegionSpec[];
+}
+
+/** A run option that does not fit the compiled module (e.g. host regions other than declared). */
+export class WasmRunError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WasmRunError';
+  }
+}
+
+export { compileToWasm, type CompiledWasm, type WasmCompileOptions, type WasmCompileStats } from '../backends/wasm/compile.js';
+
+export const DEFAULT_BUDGET = 100_000_000;
+const MAX_BUDGET = (1n << 63n) - 1n;
+const CALLX = 0x8d;
+
+// The interpreter's titles (runtime/interp.ts keeps its table private).
+interface Exports {
+  memory: WebAssembly.Memory;
+  run: () => bigint;
+  budget: WebAssembly.Global;
+  memLen: WebAssembly.Global;
+  status: WebAssembly.Global;
+  faultPc: WebAssembly.Global;
+  faultAddr: WebAssembly.Global;
+  faultSize: WebAssembly.Global;
+}
+
+function exportsOf(instance: WebAssembly.Instance): Exports {
+  const e = instance.exports;
+  const g = (name: string): WebAssembly.Global => {
+    const v = e[name];
+    if (!(v instanceof WebAssembly.Global)) throw new WasmRunError(`the module does not export the global '${name}'`);
+    return v;
+  };
+  const memory = e[EXPORT_MEMORY];
+  const run = e[EXPORT_RUN];
+  if (!(memory instanceof WebAssembly.Memory)) throw new WasmRunError(`the module does not export '${EXPORT_MEMORY}'`);
+  if (typeof run !== 'function') throw new WasmRunError(`the module does not export '${EXPORT_RUN}'`);
+  return {
+    memory,
+    run: run as () => bigint,
+    budget: g(GLOBAL.budget),
+    memLen: g(GLOBAL.memLen),
+    status: g(GLOBAL.status),
+    faultPc: g(GLOBAL.faultPc),
+    faultAddr: g(GLOBAL.faultAddr),
+    faultSize: g(GLOBAL.faultSize),
+  };
+}
+
+/**
+ * One instance of a compiled program: run it any number of times. Made by instantiateWasm (sync)
+ * or instantiateWasmAsync (what a browser's main thread needs for modules over a few KiB).
+ */
+export class WasmInstance implements Runnable {
+  private exp: Exports | undefined;
+  private bytes: Uint8Array = new Uint8Array(0);
+  /** Per run: the mem length (-1 without mem), the table for helpers and fault messages. */
+  private memLen = -1;
+  private table: RegionTable | undefined;
+  /** Detail of a fault the helper import detected (unknown id, HelperError). */
+  private hostDetail = '';
+
+  constructor(
+    readonly program: Program,
+    readonly compiled: CompiledWasm,
+    readonly helpers: HelperRegistry,
+  ) {}
+
+  /** The import object for this instance's module. */
+  imports(): WebAssembly.Imports {
+    return {
+      [IMPORT_MODULE]: { [IMPORT_HELPER]: (id: number, r1: bigint, r2: bigint, r3: bigint, r4: bigint, r5: bigint) => this.helper(id, r1, r2, r3, r4, r5) },
+    };
+  }
+
+  /** Binds the Wasm instance made from `imports()`. */
+  attach(instance: WebAssembly.Instance): this {
+    this.exp = exportsOf(instance);
+    return this;
+  }
+
+  private get x(): Exports {
+    if (this.exp === undefined) throw new WasmRunError('the program was run before its Wasm instance was attached');
+    return this.exp;
+  }
+
+  run(opts: WasmRunOptions = {}): RunResult {
+    const budget = opts.budget ?? DEFAULT_BUDGET;
+    if (!(budget >= 0)) throw new RangeError(`budget must be a non-negative number of instructions (is ${budget})`);
+    const { layout } = this.compiled;
+    const host = this.hostRegions(opts.regions ?? []);
+    const mem = opts.mem;
+    this.memLen = mem ? mem.length : -1;
+    this.ensureMemory(layout.memBase + (mem ? mem.length : 0));
+    const u8 = this.bytes;
+    u8.fill(0, layout.stackBase, layout.stackTop);
+    this.program.data.forEach((s, i) => u8.set(s.bytes, layout.dataBase[i]));
+    host.forEach((h, i) => u8.set(h.bytes, layout.hostBase[i]));
+    if (mem) u8.set(mem, layout.memBase);
+    this.table = undefined;
+    this.hostDetail = '';
+
+    const x = this.x;
+    const initial = budget === Infinity || budget >= 2 ** 63 ? MAX_BUDGET : BigInt(Math.floor(budget));
+    x.budget.value = initial;
+    x.memLen.value = BigInt(this.memLen);
+    x.faultSize.value = 0;
+    const r0 = x.run();
+    const steps = Number(initial - BigInt.asUintN(64, x.budget.value as bigint));
+    // Host regions are the host's memory: hand back what the program wrote there.
+    host.forEach((h, i) => {
+      if (h.writable) h.bytes.set(this.bytes.subarray(layout.hostBase[i], layout.hostBase[i] + h.bytes.length));
+    });
+    const status = x.status.value as number;
+    if (status === STATUS_OK || status === STATUS_STOPPED) return { ok: true, r0: BigInt.asUintN(64, r0), steps };
+    return { ok: false, fault: this.fault(status, budget), steps };
+  }
+
+  private hostRegions(regions: readonly RegionSpec[]): readonly RegionSpec[] {
+    const want = this.compiled.hostRegions;
+    const same = regions.length === want.length && regions.every((r, i) => r.name === want[i].name && r.bytes.length === want[i].size && r.writable === want[i].writable);
+    if (!same) {
+      const show = (rs: readonly { name: string; size: number; writable: boolean }[]): string =>
+        rs.length === 0 ? 'none' : rs.map((r) => `${r.name} (${r.size} bytes, ${r.writable ? 'writable' : 'read-only'})`).join(', ');
+      throw new WasmRunError(
+        `host regions do not match the compiled module: compiled for ${show(want)}, given ${show(regions.map((r) => ({ name: r.name, size: r.bytes.length, writable: r.writable })))}`,
+      );
+    }
+    return regions;
+  }
+
+  private ensureMemory(end: number): void {
+    const memory = this.x.memory;
+    const have = memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / 65536);
+      try {
+        memory.grow(pages);
+      } catch {
+        throw new WasmRunError(`cannot grow the instance's memory to ${end} bytes for this run's mem`);
+      }
+    }
+    if (this.bytes.buffer !== memory.buffer) this.bytes = new Uint8Array(memory.buffer);
+  }
+
+  /** The run's regions as views of the instance's memory (helpers and fault messages). */
+  private regionTable(): RegionTable {
+    if (this.table === undefined) {
+      const regions: Region[] = this.compiled.layout.regions.map((r) => {
+        const size = r.size < 0 ? Math.max(0, this.memLen) : r.size;
+        return { name: r.name, base: r.base, writable: r.writable, bytes: this.bytes.subarray(r.base, r.base + size) };
+      });
+      // Without mem the run has no mem region at all (as containerLayout lays it out).
+      if (this.memLen < 0) regions.pop();
+      this.table = new RegionTable(regions);
+    }
+    return this.table;
+  }
+
+  private helperContext(): HelperContext {
+    const self = this;
+    const locate = (addr: bigint, size: number, write: boolean): { bytes: Uint8Array; at: number } | undefined => {
+      if (size === 0) return undefined;
+      const table = self.regionTable();
+      const r = table.findAddr(addr, size, write);
+      if (typeof r === 'string') throw new HelperError(table.describe(addr, size, write));
+      return { bytes: r.bytes, at: Number(BigInt.asUintN(64, addr)) - r.base };
+    };
+    return {
+      get regions() {
+        return self.regionTable();
+      },
+      read(addr, size) {
+        const hit = locate(addr, size, false);
+        return hit ? hit.bytes.slice(hit.at, hit.at + size) : new Uint8Array(0);
+      },
+      write(addr, bytes) {
+        const hit = locate(addr, bytes.length, true);
+        if (hit) hit.bytes.set(bytes, hit.at);
+      },
+    };
+  }
+
+  /** The helper import: the interpreter's call semantics, faults reported through `status`. */
+  private helper(id: number, r1: bigint, r2: bigint, r3: bigint, r4: bigint, r5: bigint): bigint {
+    const x = this.x;
+    const pc = x.faultPc.value as number;
+    const insn = this.program.insns[pc];
+    const fromReg = insn !== undefined && insn.code === CALLX ? insn.dst : -1;
+    const def = this.helpers.get(fromReg >= 0 ? id >>> 0 : id);
+    if (def === undefined) {
+      const shown = fromReg >= 0 ? `0x${(id >>> 0).toString(16)} (from %r${fromReg})` : `${id}`;
+      this.hostDetail = `no helper is registered with id ${shown}`;
+      x.status.value = FAULT_CODES['unknown-helper'];
+      return 0n;
+    }
+    const u = (v: bigint): bigint => BigInt.asUintN(64, v);
+    try {
+      const res = def.call(this.helperContext(), u(r1), u(r2), u(r3), u(r4), u(r5));
+      if (typeof res === 'bigint') return BigInt.asIntN(64, res);
+      x.status.value = STATUS_STOPPED;
+      return BigInt.asIntN(64, res.r0);
+    } catch (e) {
+      if (!(e instanceof HelperError)) throw e;
+      this.hostDetail = `${def.name}: ${e.message}`;
+      x.status.value = FAULT_CODES.helper;
+      return 0n;
+    }
+  }
+
+  private fault(status: number, budget: number): Fault {
+    const kind = KIND_OF_CODE.get(status);
+    const x = this.x;
+    const pc = x.faultPc.value as number;
+    if (kind === undefined) {
+      return { kind: 'invalid', pc, message: `the module ended with an unknown status ${status} at instruction ${pc}` };
+    }
+    const insns = this.program.insns;
+    const text = pc >= 0 && pc < insns.length ? disasmInsn(insns, pc) : 'end of program';
+    const fault: Fault = { kind, pc, message: '' };
+    let detail: string;
+    switch (kind) {
+      case 'out-of-bounds':
+      case 'permission': {
+        const access = this.faultAccess(pc);
+        if (access === undefined) {
+          detail = 'this path always faults (proven by the verifier)';
+          break;
+        }
+        detail = this.regionTable().describe(access.addr, access.size, access.write);
+        fault.addr = access.addr;
+        fault.size = access.size;
+        break;
+      }
+      case 'budget':
+        detail = `executed ${budget} instructions without exiting`;
+        break;
+      case 'call-depth':
+        detail = `a call nested ${MAX_CALL_DEPTH + 1} frames deep; the stack holds ${MAX_CALL_DEPTH} frames of ${STACK_FRAME} bytes`;
+        break;
+      case 'unknown-helper':
+        detail = this.hostDetail !== ''
+          ? this.hostDetail
+          : `no helper is registered with id 0x${BigInt.asUintN(64, x.faultAddr.value as bigint).toString(16)} (from %r${insns[pc]?.dst ?? '?'})`;
+        break;
+      default:
+        detail = this.hostDetail;
+    }
+    fault.message = `${FAULT_TITLE[kind]} at instruction ${pc} (${text}): ${detail}`;
+    return fault;
+  }
+
+  /**
+   * The faulting access: from the fault record after a failed check, or, for a path the verifier
+   * proved faulting, from the instruction and the register dump.
+   */
+  private faultAccess(pc: number): { addr: bigint; size: number; write: boolean } | undefined {
+    const x = this.x;
+    const info = x.faultSize.value as number;
+    if (info !== 0) {
+      return { addr: BigInt.asUintN(64, x.faultAddr.value as bigint), size: info & 0xff, write: (info & FAULT_WRITE) !== 0 };
+    }
+    const insn = this.program.insns[pc];
+    if (insn === undefined) return undefined;
+    const c = classify(insn);
+    if (isInvalid(c) || (c.form !== 'ldx' && c.form !== 'st' && c.form !== 'stx' && c.form !== 'atomic') || c.size === undefined) return undefined;
+    const base = c.form === 'ldx' ? insn.src : insn.dst;
+    const dump = new DataView(this.bytes.buffer, REG_DUMP_OFFSET, 11 * 8);
+    const addr = BigInt.asUintN(64, dump.getBigUint64(base * 8, true) + BigInt(insn.off));
+    return { addr, size: c.size, write: c.form !== 'ldx' };
+  }
+}
+
+/** Compiles (V8) and instantiates a compiled program, synchronously (Node, workers). */
+export function instantiateWasm(program: Program, compiled: CompiledWasm, helpers: HelperRegistry): WasmInstance {
+  const inst = new WasmInstance(program, compiled, helpers);
+  return inst.attach(new WebAssembly.Instance(new WebAssembly.Module(compiled.bytes), inst.imports()));
+}
+
+/** The same, asynchronously (browsers refuse synchronous compiles of larger modules on the main thread). */
+export async function instantiateWasmAsync(program: Program, compiled: CompiledWasm, helpers: HelperRegistry): Promise<WasmInstance> {
+  const inst = new WasmInstance(program, compiled, helpers);
+  const module = await WebAssembly.compile(compiled.bytes);
+  return inst.attach(await WebAssembly.instantiate(module, inst.imports()));
+}
+
+export const wasmEngine: Engine = {
+  name: 'wasm',
+  description: 'sandboxed WebAssembly (femtojit JIT: IR -> Wasm, one instance per program)',
+  prepare: (program, helpers) => instantiateWasmAsync(program, compileToWasm(program), helpers),
+};
