@@ -1,0 +1,521 @@
+// Memory accesses: address translation from container addresses (what eBPF registers hold, the
+// same numbers the interpreter uses) to physical ones, with the inline bounds check for accesses
+// the verifier could not prove. Regions sit at fixed container addresses (runtime/layout.ts: only
+// the context's end depends on the input), so the inline check compares against compile-time
+// bases and the run-time table of counts:
+//
+//   upper half == 0, (ea - vbase) <u cnt[size]    (cnt = len - size + 1, or 0 when len < size)
+//
+// Any failure goes to the slow path, which looks the address up in every region (a pointer may
+// have left its usual region for another one) and either resumes or reports the fault with the
+// address, the size and the eBPF pc. Accesses the verifier proved are translated with the
+// region's delta and no check; r10-relative accesses within the current frame need neither.
+import type { Inst, IrFunction, Reg } from '../../compiler/ir/ir.js';
+import type { ProgramFacts } from '../../compiler/verify/facts.js';
+import type { DataSection } from '../../compiler/program.js';
+import { STACK_SIZE } from '../../runtime/layout.js';
+import { layoutRegions } from '../../runtime/regions.js';
+import { INFO_HAS_ADDR, INFO_WRITE, OFF, REGION, regionField, sizeClass, STATUS } from './abi.js';
+import type { SharedLabels } from './calls.js';
+import * as E from './encode.js';
+import { dpImmOr, ldrState, LR, strState, type Emitter } from './emitter.js';
+import { successors } from './regalloc.js';
+
+export interface RegionInfo {
+  name: string;
+  index: number;
+  vbase: number;
+  /** Length when fixed at compile time (undefined for the context memory). */
+  len?: number;
+  writable: boolean;
+}
+
+/** Where an access's bytes are: [rn, #off] or [rn, rm]. */
+export interface Addr {
+  rn: number;
+  rm?: number;
+  off: number;
+}
+
+type MemInst = Extract<Inst, { op: 'load' | 'store' | 'atomic' }>;
+
+const R10 = 10;
+const UNKNOWN = -1;
+
+/** The container's regions as the image sees them: stack, the data sections, the context last. */
+export function regionLayout(data: readonly DataSection[]): RegionInfo[] {
+  const specs = [
+    { name: 'stack', bytes: new Uint8Array(STACK_SIZE), writable: true },
+    ...data.map((d) => ({ name: d.name, bytes: d.bytes, writable: d.writable })),
+    { name: 'mem', bytes: new Uint8Array(0), writable: true },
+  ];
+  return layoutRegions(specs).map((r, index) => ({
+    name: r.name,
+    index,
+    vbase: r.base,
+    len: index === specs.length - 1 ? undefined : r.bytes.length,
+    writable: r.writable,
+  }));
+}
+
+/**
+ * A guess, per register, of the region a pointer points into, for accesses the verifier left
+ * unattributed: r1 starts as the context, `addr` names a section, constants fall where they
+ * point, pointer arithmetic keeps the region. Only the inline check's choice depends on it: a wrong
+ * guess costs the slow path, never correctness.
+ */
+export class RegionGuess {
+  private readonly entry: Int16Array[];
+
+  constructor(fn: IrFunction, isEntry: boolean, private readonly regions: readonly RegionInfo[], nregs: number) {
+    const n = fn.blocks.length;
+    this.entry = fn.blocks.map(() => new Int16Array(nregs).fill(UNKNOWN));
+    const reached = new Uint8Array(n);
+    if (n === 0) return;
+    if (isEntry) this.entry[0][1] = regions.length - 1;
+    reached[0] = 1;
+    const work = [0];
+    while (work.length > 0) {
+      const b = work.pop() as number;
+      const state = this.entry[b].slice();
+      for (const inst of fn.blocks[b].insts) this.transfer(state, inst);
+      for (const s of successors(fn.blocks[b].term)) {
+        if (s < 0 || s >= n) continue;
+        const into = this.entry[s];
+        let changed = false;
+        if (!reached[s]) {
+          into.set(state);
+          reached[s] = 1;
+          changed = true;
+        } else {
+          for (let r = 0; r < nregs; r++) {
+            if (into[r] !== UNKNOWN && into[r] !== state[r]) {
+              into[r] = UNKNOWN;
+              changed = true;
+            }
+          }
+        }
+        if (changed) work.push(s);
+      }
+    }
+  }
+
+  /** The guesses at the start of block `b` (a fresh copy to thread through the block). */
+  at(b: number): Int16Array {
+    return this.entry[b].slice();
+  }
+
+  transfer(s: Int16Array, inst: Inst): void {
+    switch (inst.op) {
+      case 'mov':
+        s[inst.dst] = s[inst.src];
+        return;
+      case 'bin':
+        if (inst.bin === 'add' || inst.bin === 'sub') {
+          const b = 'reg' in inst.b ? s[inst.b.reg] : UNKNOWN;
+          const a = s[inst.a];
+          s[inst.dst] = a !== UNKNOWN && b === UNKNOWN ? a : inst.bin === 'add' && a === UNKNOWN ? b : UNKNOWN;
+        } else s[inst.dst] = UNKNOWN;
+        return;
+      case 'addr':
+        s[inst.dst] = 1 + inst.section;
+        return;
+      case 'const':
+        s[inst.dst] = inst.hi === 0 ? this.regionAt(inst.lo >>> 0) : UNKNOWN;
+        return;
+      case 'call':
+      case 'callx':
+        s[0] = UNKNOWN;
+        return;
+      case 'calllocal':
+        for (let r = 0; r <= 5; r++) s[r] = UNKNOWN;
+        return;
+      case 'atomic':
+        if (inst.aop === 'cmpxchg') s[0] = UNKNOWN;
+        else if (inst.fetch) s[inst.src] = UNKNOWN;
+        return;
+      case 'store':
+      case 'budget':
+        return;
+      default:
+        s[inst.dst] = UNKNOWN;
+    }
+  }
+
+  private regionAt(a: number): number {
+    for (const r of this.regions) {
+      if (a >= r.vbase && (r.len === undefined || a < r.vbase + r.len)) return r.index;
+    }
+    return UNKNOWN;
+  }
+}
+
+export interface AccessContext {
+  regions: readonly RegionInfo[];
+  byName: ReadonlyMap<string, number>;
+  L: SharedLabels;
+  /** The verifier's facts by slot, when the IR came with them (offset ranges the IR does not carry). */
+  facts?: ProgramFacts;
+}
+
+/**
+ * True when the verifier bounded the access's offset inside a region that is not the stack: the
+ * pointer is then that region's base plus a small offset on every path, so its upper half is 0
+ * and only the (run-time) upper bound needs checking.
+ */
+function upperHalfZero(ctx: AccessContext, inst: MemInst, region: RegionInfo): boolean {
+  const f = ctx.facts?.access.get(inst.pc);
+  if (f === undefined || f.offset === undefined || f.region !== region.name || region.name === 'stack') return false;
+  return f.offset.min >= 0 && f.offset.max + region.vbase < 0x1_0000_0000;
+}
+
+export function regionsByName(regions: readonly RegionInfo[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const r of regions) if (!m.has(r.name)) m.set(r.name, r.index);
+  return m;
+}
+
+/** Lookup argument in r10: size class * 4 | write << 4. */
+const lookupArg = (size: 1 | 2 | 4 | 8, write: boolean): number => sizeClass(size) * 4 | (write ? 16 : 0);
+
+/** The register holding a half: its home, or `into` loaded from the slot (0 for r10's upper half). */
+function raw(e: Emitter, reg: Reg, half: 0 | 1, into: number): number {
+  const h = e.home(reg, half);
+  if (h !== undefined) return h;
+  e.read(reg, half, into);
+  return into;
+}
+
+/**
+ * Puts the 64-bit effective address in r12 (lo) : r11 (hi), the lookup argument in r10, and calls
+ * the lookup routine, which returns r11 = host base, r12 = offset in the region (or reports the
+ * fault and never returns).
+ */
+function callLookup(e: Emitter, ctx: AccessContext, base: Reg, off: number, size: 1 | 2 | 4 | 8, write: boolean, pc: number): void {
+  if (off !== 0) {
+    e.emit(E.loadConst(10, off | 0));
+    e.lo(base, 12);
+    e.emit(E.adds(12, 12, 10));
+    e.hi(base, 11);
+    e.emit(E.adc(11, 11, 10, { type: 'asr', amount: 31 }));
+  } else {
+    e.lo(base, 12);
+    e.hi(base, 11);
+  }
+  e.emit(E.loadConst(10, lookupArg(size, write)));
+  e.blSite(ctx.L.lookup, pc);
+}
+
+/** Brings an [rn, #off] address into the range of LDR/STR immediates (rn must be scratch). */
+function fitOffset(e: Emitter, a: Addr, extra: number): Addr {
+  if (a.rm !== undefined) return a;
+  if (a.off >= -255 && a.off + extra <= 4095) return a;
+  dpImmOr(e, 'add', false, a.rn, a.rn, a.off);
+  return { rn: a.rn, off: 0 };
+}
+
+/**
+ * Computes the address of an access, checking it when needed. Leaves r11/r12 holding it; the
+ * caller may then use the other scratch registers (lr, r10) for the value.
+ */
+export function accessAddress(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number): Addr {
+  const { base, off, access } = inst;
+  const size = inst.size;
+  const write = inst.op !== 'load';
+  e.take(11);
+  e.take(12);
+  // Within the current frame: r10 - 512 <= ea and ea + size <= r10, whatever the call depth.
+  if (base === R10 && ((off >= -512 && off + size <= 0) || (access.verdict === 'proven' && access.region === 'stack'))) {
+    ldrState(e, 11, OFF.FP_PHYS);
+    return fitOffset(e, { rn: 11, off: off + 512 }, size);
+  }
+  const named = access.region !== undefined ? ctx.byName.get(access.region) : undefined;
+  if (access.verdict === 'proven' && named !== undefined) {
+    ldrState(e, 11, regionField(named, REGION.DELTA));
+    e.emit(E.add(11, 11, raw(e, base, 0, 12)));
+    return fitOffset(e, { rn: 11, off }, size);
+  }
+  const idx = named ?? (guess >= 0 ? guess : undefined);
+  const region = idx !== undefined ? ctx.regions[idx] : undefined;
+  if (region === undefined || (write && !region.writable)) {
+    callLookup(e, ctx, base, off, size, write, inst.pc);
+    return { rn: 11, rm: 12, off: 0 };
+  }
+  const slow = e.buf.label(`slow_${inst.pc}`);
+  const join = e.buf.label(`join_${inst.pc}`);
+  if (base !== R10 && !upperHalfZero(ctx, inst, region)) {
+    e.emit(E.cmpImm(raw(e, base, 1, 11), 0));
+    e.buf.bcond('ne', slow);
+  }
+  const lo = raw(e, base, 0, 12);
+  emitSubConst(e, lo, region.vbase, off);
+  ldrState(e, 11, regionField(region.index, REGION.CNT + 4 * sizeClass(size)));
+  e.emit(E.cmp(12, 11));
+  e.buf.bcond('hs', slow);
+  ldrState(e, 11, regionField(region.index, REGION.HOST));
+  e.buf.bind(join);
+  e.addCold(() => {
+    e.buf.bind(slow);
+    for (const r of [10, 11, 12]) e.take(r);
+    callLookup(e, ctx, base, off, size, write, inst.pc);
+    e.buf.b(join);
+  });
+  return { rn: 11, rm: 12, off: 0 };
+}
+
+/** An encoding, or undefined when the operands do not encode. */
+function tryEncode(f: () => E.Halfwords): E.Halfwords | undefined {
+  try {
+    return f();
+  } catch (err) {
+    if (!(err instanceof E.ThumbEncodeError)) throw err;
+    return undefined;
+  }
+}
+
+/** r12 = lo - (vbase - off): one instruction when the constant encodes, two when its parts do. */
+function emitSubConst(e: Emitter, lo: number, vbase: number, off: number): void {
+  const k = (vbase - off) | 0;
+  const one = tryEncode(() => E.subImm(12, lo, k));
+  if (one !== undefined) {
+    e.emit(one);
+    return;
+  }
+  const first = tryEncode(() => E.addImm(12, lo, off));
+  const second = tryEncode(() => E.subImm(12, 12, vbase));
+  if (first !== undefined && second !== undefined) {
+    e.emit(first);
+    e.emit(second);
+    return;
+  }
+  e.emit(E.loadConst(11, k));
+  e.emit(E.sub(12, lo, 11));
+}
+
+const LOAD_OP: Record<string, E.MemOp> = { u1: 'ldrb', u2: 'ldrh', u4: 'ldr', s1: 'ldrsb', s2: 'ldrsh', s4: 'ldr', u8: 'ldr', s8: 'ldr' };
+const STORE_OP: Record<number, E.MemOp> = { 1: 'strb', 2: 'strh', 4: 'str', 8: 'str' };
+
+function memOp(e: Emitter, op: E.MemOp, rt: number, a: Addr, extra = 0): void {
+  if (a.rm !== undefined) e.emit(E.loadStoreReg(op, rt, a.rn, a.rm));
+  else e.emit(E.loadStore(op, rt, a.rn, a.off + extra));
+}
+
+/** A single base register for two-word accesses: [rn, rm] becomes [r12, #0]. */
+function single(e: Emitter, a: Addr): Addr {
+  if (a.rm === undefined) return a;
+  e.emit(E.add(12, a.rn, a.rm));
+  return { rn: 12, off: 0 };
+}
+
+export function lowerLoad(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'load' }>, guess: number): void {
+  e.scope(() => {
+    let a = accessAddress(e, ctx, inst, guess);
+    const { dst, size } = inst;
+    if (size === 8) a = single(e, a);
+    const d = e.dest(dst, 0);
+    memOp(e, LOAD_OP[`${inst.signed ? 's' : 'u'}${size}`], d, a);
+    e.commit(dst, 0, d);
+    if (inst.hiDead) return;
+    const h = e.dest(dst, 1);
+    if (size === 8) memOp(e, 'ldr', h, a, 4);
+    else if (inst.signed) e.emit(E.asrsImm(h, d, 31));
+    else e.emit(E.loadConst(h, 0));
+    e.commit(dst, 1, h);
+  });
+}
+
+export function lowerStore(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'store' }>, guess: number): void {
+  e.scope(() => {
+    let a = accessAddress(e, ctx, inst, guess);
+    if (inst.size === 8) a = single(e, a);
+    const v = inst.value;
+    for (const half of inst.size === 8 ? ([0, 1] as const) : ([0] as const)) {
+      e.scope(() => {
+        const r = 'imm' in v ? e.constReg(half === 0 ? v.imm | 0 : (v.imm | 0) >> 31, true) : e.read(v.reg, half);
+        memOp(e, STORE_OP[inst.size], r, a, half * 4);
+      });
+    }
+  });
+}
+
+type AtomicInst = Extract<Inst, { op: 'atomic' }>;
+
+const ATOMIC_DP: Record<string, E.DpOp> = { add: 'add', or: 'orr', and: 'and', xor: 'eor' };
+
+/**
+ * Atomics. The physical address ends up in r12. Aligned 32-bit operations use an LDREX/STREX
+ * loop; 64-bit ones (and unaligned 32-bit ones, which LDREX cannot do) run with interrupts masked
+ * (PRIMASK saved and restored, so a caller that had them masked keeps them masked). Masking needs
+ * privileged execution, which the runtime documents.
+ */
+export function lowerAtomic(e: Emitter, ctx: AccessContext, inst: AtomicInst, guess: number): void {
+  e.scope(() => {
+    const a = accessAddress(e, ctx, inst, guess);
+    if (a.rm !== undefined) e.emit(E.add(12, a.rn, a.rm));
+    else dpImmOr(e, 'add', false, 12, a.rn, a.off);
+  });
+  e.scope(() => {
+    for (const r of [10, 11, 12, LR]) e.take(r);
+    if (inst.size === 8) {
+      masked(e, inst);
+      return;
+    }
+    const done = e.buf.label(`atomic_done_${inst.pc}`);
+    const unaligned = e.buf.label(`atomic_unaligned_${inst.pc}`);
+    e.emit(E.tstImm(12, 3));
+    e.buf.bcond('ne', unaligned);
+    exclusive32(e, inst);
+    e.buf.bind(done);
+    e.addCold(() => {
+      e.buf.bind(unaligned);
+      for (const r of [10, 11, 12, LR]) e.take(r);
+      masked(e, inst);
+      e.buf.b(done);
+    });
+  });
+  results(e, inst);
+}
+
+/** Old value in r11 (lo) and, for 64-bit, lr (hi); written to src or r0 afterwards. */
+function results(e: Emitter, inst: AtomicInst): void {
+  const target = inst.aop === 'cmpxchg' ? 0 : inst.fetch || inst.aop === 'xchg' ? inst.src : undefined;
+  if (target === undefined) return;
+  e.scope(() => {
+    e.take(11);
+    e.take(LR);
+    e.commit(target, 0, 11);
+    if (inst.size === 8) e.commit(target, 1, LR);
+    else e.setConst(target, 1, 0);
+  });
+}
+
+function exclusive32(e: Emitter, inst: AtomicInst): void {
+  const loop = e.buf.here(`atomic_${inst.pc}`);
+  const fail = e.buf.label(`cmpxchg_fail_${inst.pc}`);
+  const after = e.buf.label(`atomic_after_${inst.pc}`);
+  e.emit(E.ldrex(11, 12));
+  let value: number;
+  if (inst.aop === 'cmpxchg') {
+    e.emit(E.cmp(11, raw(e, 0, 0, LR)));
+    e.buf.bcond('ne', fail);
+    value = raw(e, inst.src, 0, 10);
+  } else if (inst.aop === 'xchg') {
+    value = raw(e, inst.src, 0, 10);
+  } else {
+    const src = raw(e, inst.src, 0, 10);
+    e.emit(E.dpReg(ATOMIC_DP[inst.aop], false, 10, 11, src));
+    value = 10;
+  }
+  e.emit(E.strex(LR, value, 12));
+  e.emit(E.cmpImm(LR, 0));
+  e.buf.bcond('ne', loop);
+  if (inst.aop === 'cmpxchg') {
+    e.buf.b(after);
+    e.buf.bind(fail);
+    e.emit(E.clrex());
+    e.buf.bind(after);
+  }
+}
+
+function masked(e: Emitter, inst: AtomicInst): void {
+  const wide = inst.size === 8;
+  e.emit(E.mrs(10, 'primask'));
+  strState(e, 10, OFF.PRIMASK);
+  e.emit(E.cpsid('i'));
+  e.emit(E.loadStore('ldr', 11, 12, 0));
+  if (wide) e.emit(E.loadStore('ldr', LR, 12, 4));
+  if (inst.aop === 'cmpxchg') {
+    const skip = e.buf.label(`cmpxchg_skip_${inst.pc}`);
+    e.emit(E.cmp(11, raw(e, 0, 0, 10)));
+    e.buf.bcond('ne', skip);
+    if (wide) {
+      e.emit(E.cmp(LR, raw(e, 0, 1, 10)));
+      e.buf.bcond('ne', skip);
+    }
+    e.emit(E.loadStore('str', raw(e, inst.src, 0, 10), 12, 0));
+    if (wide) e.emit(E.loadStore('str', raw(e, inst.src, 1, 10), 12, 4));
+    e.buf.bind(skip);
+  } else if (inst.aop === 'xchg') {
+    e.emit(E.loadStore('str', raw(e, inst.src, 0, 10), 12, 0));
+    if (wide) e.emit(E.loadStore('str', raw(e, inst.src, 1, 10), 12, 4));
+  } else {
+    const op = ATOMIC_DP[inst.aop];
+    // add carries from the low word into the high one; ldr/str leave the flags alone.
+    e.emit(E.dpReg(op, true, 10, 11, raw(e, inst.src, 0, 10)));
+    e.emit(E.loadStore('str', 10, 12, 0));
+    if (wide) {
+      const hiOp: E.DpOp = op === 'add' ? 'adc' : op;
+      e.emit(E.dpReg(hiOp, false, 10, LR, raw(e, inst.src, 1, 10)));
+      e.emit(E.loadStore('str', 10, 12, 4));
+    }
+  }
+  ldrState(e, 10, OFF.PRIMASK);
+  e.emit(E.msr('primask', 10));
+}
+
+/**
+ * The lookup routine (shared): r12 = ea lo, r11 = ea hi, r10 = size class * 4 | write << 4,
+ * lr = return. Returns r11 = host base of the region, r12 = ea - vbase; preserves r0-r9. On a
+ * miss it reports out-of-bounds or permission through mem_fault with the address and size.
+ */
+export function emitLookup(e: Emitter, L: SharedLabels): void {
+  const loop = e.buf.label('lookup_loop');
+  const found = e.buf.label('lookup_found');
+  const ok = e.buf.label('lookup_ok');
+  const oobPop = e.buf.label('lookup_oob_pop');
+  const permPop = e.buf.label('lookup_perm_pop');
+  const oob = e.buf.label('lookup_oob');
+  const saved = [0, 1, 2, 3, 4, LR];
+  const pushed = saved.length * 4;
+  e.buf.bind(L.lookup);
+  e.emit(E.cmpImm(11, 0));
+  e.buf.bcond('ne', oob);
+  e.emit(E.push(saved));
+  e.emit(E.loadStore('ldr', 0, E.SP, pushed + OFF.NREGIONS));
+  e.emit(E.addImm(1, E.SP, pushed + OFF.REGIONS + REGION.CNT));
+  e.emit(E.andImm(2, 10, 12));
+  e.buf.bind(loop);
+  e.buf.cbz(0, oobPop);
+  e.emit(E.loadStore('ldr', 3, 1, REGION.VBASE - REGION.CNT));
+  e.emit(E.sub(3, 12, 3));
+  e.emit(E.loadStoreReg('ldr', 4, 1, 2));
+  e.emit(E.cmp(3, 4));
+  e.buf.bcond('lo', found);
+  e.emit(E.addsImm(1, 1, 32));
+  e.emit(E.subsImm(0, 0, 1));
+  e.buf.b(loop);
+  e.buf.bind(found);
+  e.emit(E.tstImm(10, 16));
+  e.buf.bcond('eq', ok);
+  e.emit(E.loadStore('ldr', 4, 1, REGION.FLAGS - REGION.CNT));
+  e.emit(E.tstImm(4, 1));
+  e.buf.bcond('eq', permPop);
+  e.buf.bind(ok);
+  e.emit(E.loadStore('ldr', 11, 1, REGION.HOST - REGION.CNT));
+  e.emit(E.mov(12, 3));
+  e.emit(E.pop(saved));
+  e.emit(E.bx(LR));
+  e.buf.bind(permPop);
+  e.emit(E.pop(saved));
+  e.emit(E.movsImm(0, STATUS.permission));
+  e.buf.b(L.memFault);
+  e.buf.bind(oobPop);
+  e.emit(E.pop(saved));
+  e.buf.bind(oob);
+  e.emit(E.movsImm(0, STATUS['out-of-bounds']));
+
+  // mem_fault: r0 = status, lr = site, r12:r11 = address, r10 = lookup argument.
+  e.buf.bind(L.memFault);
+  strState(e, 12, OFF.FAULT_ADDR_LO);
+  strState(e, 11, OFF.FAULT_ADDR_HI);
+  e.emit(E.andImm(1, 10, 12));
+  e.emit(E.lsrsImm(1, 1, 2));
+  e.emit(E.movsImm(2, 1));
+  e.emit(E.lsls(2, 2, 1));
+  e.emit(E.tstImm(10, 16));
+  e.emit(E.it('ne'));
+  e.emit(E.orrImm(2, 2, INFO_WRITE, { inIT: true }));
+  e.emit(E.orrImm(2, 2, INFO_HAS_ADDR));
+  strState(e, 2, OFF.FAULT_INFO);
+  e.buf.b(L.faultCommon);
+}

@@ -1,0 +1,218 @@
+// The state a lowering pass threads through every IR instruction: the code buffer, where each
+// eBPF register half lives (regalloc.ts), the scratch registers free inside the current
+// instruction, the cold stubs that go after the function, and the fault sites (the return address
+// of every `bl` into a fault or lookup routine, mapped to the eBPF pc the runtime reports).
+//
+// ARM registers: r0-r9 are homes of register halves, r10-r12 and lr are scratch within one IR
+// instruction (nothing lives in them across instructions), sp points at the run state.
+import { AsmBuffer, type Label } from './asm-buffer.js';
+import * as E from './encode.js';
+import { OFF, slotOf } from './abi.js';
+import { halfKey, type Allocation } from './regalloc.js';
+
+export interface Site {
+  /** Bound right after the `bl`: its offset is the return address the runtime sees. */
+  label: Label;
+  pc: number;
+}
+
+export interface Mark {
+  label: Label;
+  pc: number;
+  /** Index of the IR instruction in its block (-1 for the terminator), for listings. */
+  what: string;
+}
+
+/** r12, lr, r11, r10: the order instructions take scratch registers in. */
+export const SCRATCH: readonly number[] = [12, 14, 11, 10];
+export const IP = 12;
+export const LR = 14;
+
+const R10 = 10;
+
+export class LoweringError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LoweringError';
+  }
+}
+
+export class Emitter {
+  readonly buf = new AsmBuffer();
+  readonly sites: Site[] = [];
+  readonly marks: Mark[] = [];
+  private cold: Array<() => void> = [];
+  private free: number[] = [...SCRATCH];
+
+  constructor(readonly alloc: Allocation) {}
+
+  emit(hws: E.Halfwords): void {
+    this.buf.emit(hws);
+  }
+
+  /** Home register of a half, if it has one. */
+  home(reg: number, half: 0 | 1): number | undefined {
+    return reg === R10 ? undefined : this.alloc.homes.get(halfKey(reg, half));
+  }
+
+  // ---- scratch ----
+
+  /** A scratch register free until `release()` (the end of the IR instruction). */
+  tmp(): number {
+    const r = this.free.shift();
+    if (r === undefined) throw new LoweringError('internal: out of scratch registers');
+    return r;
+  }
+
+  /** Takes a specific scratch register (fails when another part of the sequence holds it). */
+  take(r: number): number {
+    const i = this.free.indexOf(r);
+    if (i < 0) throw new LoweringError(`internal: scratch register r${r} is already in use`);
+    this.free.splice(i, 1);
+    return r;
+  }
+
+  release(): void {
+    this.free = [...SCRATCH];
+  }
+
+  /** Runs `fn`; scratch registers it takes are free again afterwards. */
+  scope<T>(fn: () => T): T {
+    const saved = [...this.free];
+    try {
+      return fn();
+    } finally {
+      this.free = saved;
+    }
+  }
+
+  /** True when `r` is a scratch register (not a home): such a value may be overwritten in place. */
+  isScratch(r: number): boolean {
+    return SCRATCH.includes(r);
+  }
+
+  // ---- operands ----
+
+  /** A register holding the half's current value: its home, or a scratch loaded from its slot. */
+  read(reg: number, half: 0 | 1, into?: number): number {
+    if (reg === R10) {
+      const t = into ?? this.tmp();
+      if (half === 0) this.emit(E.loadStore('ldr', t, E.SP, OFF.R10));
+      else this.emit(E.loadConst(t, 0, { preserveFlags: true }));
+      return t;
+    }
+    const h = this.home(reg, half);
+    if (h !== undefined) {
+      if (into !== undefined && into !== h) this.emit(E.mov(into, h));
+      return into ?? h;
+    }
+    const t = into ?? this.tmp();
+    this.emit(E.loadStore('ldr', t, E.SP, slotOf(reg, half)));
+    return t;
+  }
+
+  lo(reg: number, into?: number): number {
+    return this.read(reg, 0, into);
+  }
+
+  hi(reg: number, into?: number): number {
+    return this.read(reg, 1, into);
+  }
+
+  /** Where to compute a half's new value: its home, or a scratch to `commit` afterwards. */
+  dest(reg: number, half: 0 | 1): number {
+    this.checkWritable(reg);
+    return this.home(reg, half) ?? this.tmp();
+  }
+
+  /** Stores a computed half (from `r`) to its home or slot. */
+  commit(reg: number, half: 0 | 1, r: number): void {
+    this.checkWritable(reg);
+    const h = this.home(reg, half);
+    if (h !== undefined) {
+      if (h !== r) this.emit(E.mov(h, r));
+    } else {
+      this.emit(E.loadStore('str', r, E.SP, slotOf(reg, half)));
+    }
+  }
+
+  /** Sets a half to a constant without touching flags unless `flagsFree`. */
+  setConst(reg: number, half: 0 | 1, value: number, flagsFree = true): void {
+    const d = this.dest(reg, half);
+    this.emit(E.loadConst(d, value | 0, { preserveFlags: !flagsFree }));
+    this.commit(reg, half, d);
+  }
+
+  /** A register holding `value`: a new scratch. */
+  constReg(value: number, flagsFree = false): number {
+    const t = this.tmp();
+    this.emit(E.loadConst(t, value | 0, { preserveFlags: !flagsFree }));
+    return t;
+  }
+
+  private checkWritable(reg: number): void {
+    if (reg === R10) throw new LoweringError('r10 is read-only: the IR writes it');
+  }
+
+  // ---- control flow and sites ----
+
+  /** `bl target` whose return address identifies eBPF instruction `pc` to the runtime. */
+  blSite(target: Label, pc: number): void {
+    this.buf.bl(target);
+    const label = this.buf.here();
+    this.sites.push({ label, pc });
+  }
+
+  /** Queues code to place after the current function (slow paths, fault calls). */
+  addCold(fn: () => void): void {
+    this.cold.push(fn);
+  }
+
+  /** Emits the queued cold code; scratch state is independent for each stub. */
+  flushCold(): void {
+    while (this.cold.length > 0) {
+      const pending = this.cold;
+      this.cold = [];
+      for (const fn of pending) {
+        this.release();
+        fn();
+      }
+    }
+    this.release();
+  }
+
+  mark(pc: number, what: string): void {
+    this.marks.push({ label: this.buf.here(), pc, what });
+  }
+}
+
+/** Data-processing with an immediate, falling back to a scratch register when it does not encode. */
+export function dpImmOr(e: Emitter, op: E.DpOp, setFlags: boolean, rd: number, rn: number, imm: number, opts?: E.EncodeOptions): void {
+  try {
+    e.emit(E.dpImm(op, setFlags, rd, rn, imm | 0, opts));
+  } catch (err) {
+    if (!(err instanceof E.ThumbEncodeError)) throw err;
+    const t = e.constReg(imm, false);
+    e.emit(E.dpReg(op, setFlags, rd, rn, t, undefined, opts));
+  }
+}
+
+/** CMP/TST with an immediate, through a scratch register when it does not encode. */
+export function cmpImmOr(e: Emitter, op: E.CompareOp, rn: number, imm: number): void {
+  try {
+    e.emit(E.compareImm(op, rn, imm | 0));
+  } catch (err) {
+    if (!(err instanceof E.ThumbEncodeError)) throw err;
+    const t = e.constReg(imm, false);
+    e.emit(E.compare(op, rn, t));
+  }
+}
+
+/** LDR/STR [sp, #off] shorthand for run-state fields. */
+export function ldrState(e: Emitter, rt: number, off: number): void {
+  e.emit(E.loadStore('ldr', rt, E.SP, off));
+}
+
+export function strState(e: Emitter, rt: number, off: number): void {
+  e.emit(E.loadStore('str', rt, E.SP, off));
+}

@@ -1,0 +1,200 @@
+// Which eBPF register halves live in ARM registers. Every IR register has two 32-bit halves, each
+// with a slot in the run state (abi.ts); the hottest halves also get a home register among r0-r9,
+// chosen by static mention counts weighted by loop depth (8x per level). The mapping is global to
+// the module: local calls share one register file (the callee sees the caller's values, as in the
+// interpreter), and r6-r9 are saved and restored around calls by the call sequence itself.
+//
+// A half counts only where it is read or written: ALU32 code mentions only low halves, and a
+// definition marked hiDead does not write its upper half, so 32-bit code does not waste homes.
+import type { Block, Inst, IrFunction, IrModule, Operand, Terminator } from '../../compiler/ir/ir.js';
+import { MAX_VREGS } from './abi.js';
+
+export interface HalfRef {
+  reg: number;
+  half: 0 | 1;
+}
+
+export interface Allocation {
+  /** Home ARM register of a half, by `reg * 2 + half`; absent = lives in its state slot only. */
+  homes: Map<number, number>;
+  /** Number of IR registers (slots reserved in the state). */
+  nregs: number;
+  /** Loop depth of each block, per function. */
+  depth: number[][];
+}
+
+/** ARM registers that may hold halves, in the order the hottest halves take them. */
+export const HOME_REGS: readonly number[] = [4, 5, 6, 7, 0, 1, 2, 3, 8, 9];
+
+/** Registers AAPCS lets a C call clobber, among the homes. */
+export const CALLER_SAVED_HOMES: ReadonlySet<number> = new Set([0, 1, 2, 3]);
+
+export class AllocationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AllocationError';
+  }
+}
+
+export const halfKey = (reg: number, half: 0 | 1): number => reg * 2 + half;
+
+const R10 = 10;
+
+function opRegs(b: Operand): number[] {
+  return 'reg' in b ? [b.reg] : [];
+}
+
+/** The halves an instruction reads or writes (a half may appear twice: both count). */
+export function instHalves(inst: Inst): HalfRef[] {
+  const out: HalfRef[] = [];
+  const lo = (r: number): void => {
+    out.push({ reg: r, half: 0 });
+  };
+  const both = (r: number): void => {
+    out.push({ reg: r, half: 0 }, { reg: r, half: 1 });
+  };
+  const def = (d: { dst: number; hiDead?: boolean }): void => {
+    lo(d.dst);
+    if (!d.hiDead) out.push({ reg: d.dst, half: 1 });
+  };
+  switch (inst.op) {
+    case 'const':
+    case 'addr':
+      def(inst);
+      break;
+    case 'mov':
+    case 'neg':
+      (inst.w === 64 ? both : lo)(inst.src);
+      def(inst);
+      break;
+    case 'ext':
+      lo(inst.src); // every extension reads at most 32 bits
+      def(inst);
+      break;
+    case 'bswap':
+      (inst.bits === 64 ? both : lo)(inst.src);
+      def(inst);
+      break;
+    case 'bin': {
+      const shift = inst.bin === 'shl' || inst.bin === 'lshr' || inst.bin === 'ashr';
+      (inst.w === 64 ? both : lo)(inst.a);
+      for (const r of opRegs(inst.b)) (inst.w === 64 && !shift ? both : lo)(r);
+      def(inst);
+      break;
+    }
+    case 'load':
+      both(inst.base);
+      def(inst);
+      break;
+    case 'store':
+      both(inst.base);
+      for (const r of opRegs(inst.value)) (inst.size === 8 ? both : lo)(r);
+      break;
+    case 'atomic':
+      both(inst.base);
+      (inst.size === 8 ? both : lo)(inst.src);
+      if (inst.aop === 'cmpxchg') (inst.size === 8 ? both : lo)(0);
+      break;
+    case 'call':
+    case 'callx':
+    case 'calllocal':
+      if (inst.op === 'callx') both(inst.reg);
+      both(0);
+      break;
+    case 'budget':
+      break;
+  }
+  return out.filter((h) => h.reg !== R10);
+}
+
+function termHalves(t: Terminator): HalfRef[] {
+  if (t.op !== 'br') return t.op === 'ret' ? [{ reg: 0, half: 0 }, { reg: 0, half: 1 }] : [];
+  const regs = [t.a, ...opRegs(t.b)];
+  const out: HalfRef[] = [];
+  for (const r of regs) {
+    if (r === R10) continue;
+    out.push({ reg: r, half: 0 });
+    if (t.w === 64) out.push({ reg: r, half: 1 });
+  }
+  return out;
+}
+
+export function successors(t: Terminator): number[] {
+  if (t.op === 'jump') return [t.target];
+  if (t.op === 'br') return [t.then, t.else];
+  return [];
+}
+
+/** Loop depth of every block: the number of natural loops (found by DFS back edges) containing it. */
+export function loopDepths(fn: IrFunction): number[] {
+  const n = fn.blocks.length;
+  const depth = new Array<number>(n).fill(0);
+  const preds: number[][] = fn.blocks.map(() => []);
+  fn.blocks.forEach((b: Block) => {
+    for (const s of successors(b.term)) if (s >= 0 && s < n) preds[s].push(b.id);
+  });
+  const state = new Uint8Array(n); // 0 unvisited, 1 on stack, 2 done
+  const backEdges: Array<[number, number]> = [];
+  const stack: Array<{ b: number; i: number }> = [];
+  if (n > 0) {
+    stack.push({ b: 0, i: 0 });
+    state[0] = 1;
+  }
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const succ = successors(fn.blocks[top.b].term);
+    if (top.i < succ.length) {
+      const s = succ[top.i++];
+      if (s < 0 || s >= n) continue;
+      if (state[s] === 1) backEdges.push([top.b, s]);
+      else if (state[s] === 0) {
+        state[s] = 1;
+        stack.push({ b: s, i: 0 });
+      }
+    } else {
+      state[top.b] = 2;
+      stack.pop();
+    }
+  }
+  for (const [from, head] of backEdges) {
+    const body = new Set<number>([head]);
+    const work = [from];
+    while (work.length > 0) {
+      const b = work.pop() as number;
+      if (body.has(b)) continue;
+      body.add(b);
+      for (const p of preds[b]) work.push(p);
+    }
+    for (const b of body) depth[b]++;
+  }
+  return depth;
+}
+
+export function allocate(m: IrModule, maxHomes = HOME_REGS.length): Allocation {
+  let maxReg = 10;
+  for (const f of m.functions) maxReg = Math.max(maxReg, f.maxReg);
+  const nregs = maxReg + 1;
+  if (nregs > MAX_VREGS) {
+    throw new AllocationError(`the IR uses ${nregs} registers; the device runtime holds at most ${MAX_VREGS}`);
+  }
+  const weight = new Map<number, number>();
+  const depth: number[][] = [];
+  for (const f of m.functions) {
+    const d = loopDepths(f);
+    depth.push(d);
+    for (const b of f.blocks) {
+      const w = 8 ** Math.min(d[b.id], 6);
+      const add = (h: HalfRef): void => {
+        const k = halfKey(h.reg, h.half);
+        weight.set(k, (weight.get(k) ?? 0) + w);
+      };
+      for (const inst of b.insts) instHalves(inst).forEach(add);
+      termHalves(b.term).forEach(add);
+    }
+  }
+  // Heaviest first; ties go to the lower key so that the result is deterministic.
+  const ranked = [...weight.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]);
+  const homes = new Map<number, number>();
+  ranked.slice(0, Math.min(maxHomes, HOME_REGS.length)).forEach(([k], i) => homes.set(k, HOME_REGS[i]));
+  return { homes, nregs, depth };
+}
