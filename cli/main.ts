@@ -3,6 +3,7 @@
 import { helpText, parseArgs, UsageError } from './args.js';
 import type { Command, Io } from './command.js';
 import { asmCommand } from './commands/asm.js';
+import { compileCommand } from './commands/compile.js';
 import { conformanceCommand } from './commands/conformance.js';
 import { disasmCommand } from './commands/disasm.js';
 import { pluginCommand } from './commands/plugin.js';
@@ -10,13 +11,13 @@ import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
 import { describeError, EXIT, isUserError } from './report.js';
 
-export const COMMANDS: readonly Command[] = [runCommand, conformanceCommand, verifyCommand, disasmCommand, asmCommand, pluginCommand];
+export const COMMANDS: readonly Command[] = [runCommand, compileCommand, conformanceCommand, verifyCommand, disasmCommand, asmCommand, pluginCommand];
 
 export const VERSION = '0.1.0';
 
 function overview(): string {
   const lines = [
-    'femtojit: verify eBPF programs and run them on the reference interpreter (Wasm and Thumb-2 back ends to come)',
+    'femtojit: verify eBPF programs, run them, compile them to sandboxed WebAssembly',
     '',
     'usage: femtojit COMMAND [OPTIONS] ARGS   (femtojit COMMAND --help for details)',
     '',

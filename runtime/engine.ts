@@ -4,10 +4,15 @@ import type { Program } from '../compiler/program.js';
 import type { RunResult } from './errors.js';
 import type { HelperRegistry } from './helpers.js';
 import { Interpreter } from './interp.js';
+import type { RegionSpec } from './regions.js';
+import { thumbEngine } from './thumb-engine.js';
+import { wasmEngine } from './wasm-engine.js';
 
 export interface EngineRunOptions {
   mem?: Uint8Array;
   budget?: number;
+  /** Host regions (engines that compile may need them declared at compile time). */
+  regions?: RegionSpec[];
 }
 
 /** A program prepared (compiled, for a compiling engine) once and run many times. */
@@ -27,7 +32,7 @@ const interp: Engine = {
   prepare: (program, helpers) => new Interpreter(program, { helpers }),
 };
 
-export const ENGINES: ReadonlyMap<string, Engine> = new Map([[interp.name, interp]]);
+export const ENGINES: ReadonlyMap<string, Engine> = new Map([interp, wasmEngine, thumbEngine].map((e) => [e.name, e]));
 
 export function engineNames(): string[] {
   return [...ENGINES.keys()];

@@ -90,7 +90,12 @@ export type Inst =
   /** r0 = helper(r1..r5); `id` fixed, or taken from register `reg` (callx). r1-r5 are dead afterwards. */
   | (Base & { op: 'call'; id: number })
   | (Base & { op: 'callx'; reg: Reg })
-  /** r0 = functions[func](r1..r5) with a fresh frame; r6-r9 and r10 preserved; r1-r5 dead afterwards. */
+  /**
+   * r0 = functions[func](r1..r5) with a fresh frame; r6-r9 and r10 preserved; r1-r5 dead afterwards.
+   * The callee cannot read the caller's r0 or r6-r9 and the caller cannot read r1-r5 after the call
+   * (the structural verifier's must-initialised rule rejects both), so passes may assume neither
+   * happens; only unverified IR could tell the difference.
+   */
   | (Base & { op: 'calllocal'; func: number })
   /** Charge `cost` instructions to the run's budget; fault 'budget' when it is exhausted. */
   | (Base & { op: 'budget'; cost: number });
