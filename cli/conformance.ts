@@ -4,7 +4,7 @@
 // upstream runner compares 32, which lets wrong high bits through).
 import { parseDataFile } from '../compiler/datafile.js';
 import { programOfTest } from '../compiler/load.js';
-import { verifyStructure } from '../compiler/verify/structural.js';
+import { verifyProgram } from '../compiler/verify/absint.js';
 import type { Engine } from '../runtime/engine.js';
 import type { HelperRegistry } from '../runtime/helpers.js';
 import { describeError } from './report.js';
@@ -28,7 +28,10 @@ export async function runTestText(name: string, text: string, engine: Engine, he
   let r0: bigint;
   try {
     const program = programOfTest(test, name);
-    verifyStructure(program, { helpers: helpers.ids() });
+    verifyProgram(program, {
+      regions: program.data.map((d) => ({ name: d.name, size: d.bytes.length, writable: d.writable })),
+      helpers: helpers.ids(),
+    });
     const runnable = await engine.prepare(program, helpers);
     const result = await runnable.run({ mem: test.mem });
     if (!result.ok) {

@@ -1,11 +1,8 @@
 // The Thumb back end's entry points: program (+ verifier facts) -> IR -> optimised IR -> Thumb code
 // -> container image, and the ahead-of-time outputs (`--emit image|asm|c`).
-import { buildIr } from '../../compiler/ir/build.js';
+import { calledHelpers, frontEnd, programFacts } from '../../compiler/frontend.js';
 import type { IrModule } from '../../compiler/ir/ir.js';
-import { optimizeIr } from '../../compiler/ir/pipeline.js';
-import { classify, isInvalid } from '../../compiler/opcodes.js';
 import type { Program } from '../../compiler/program.js';
-import { analyze } from '../../compiler/verify/absint.js';
 import { noFacts, type ProgramFacts } from '../../compiler/verify/facts.js';
 import { cSource, listing } from './emit.js';
 import { writeImage } from './image.js';
@@ -26,30 +23,11 @@ export interface ThumbAotOptions {
   name?: string;
 }
 
-/** The helper ids a program calls with `call imm` (what the analysis treats as known helpers). */
-export function calledHelpers(program: Program): Set<number> {
-  const ids = new Set<number>();
-  program.insns.forEach((insn) => {
-    const c = classify(insn);
-    if (!isInvalid(c) && c.form === 'call' && !c.local) ids.add(insn.imm);
-  });
-  return ids;
-}
+export { calledHelpers };
 
-/**
- * Facts from the abstract interpreter for any context size: proofs make accesses direct and
- * loops unbudgeted. A program the analysis cannot handle compiles with no facts (every access
- * checked), which is always correct.
- */
+/** The verifier's facts for the board: any context size, no host regions. */
 export function thumbFacts(program: Program, helpers: ReadonlySet<number> = calledHelpers(program)): ProgramFacts {
-  try {
-    return analyze(program, {
-      regions: program.data.map((d) => ({ name: d.name, size: d.bytes.length, writable: d.writable })),
-      helpers,
-    }).facts;
-  } catch {
-    return noFacts();
-  }
+  return programFacts(program, { helpers });
 }
 
 /** Lowers an IR module and packs it into an image. */
@@ -69,7 +47,7 @@ export function compileIr(ir: IrModule, facts?: ProgramFacts): Omit<ThumbCompila
 
 /** Program -> image. Without facts every access is checked and every loop budgeted. */
 export function compileThumb(program: Program, facts?: ProgramFacts): ThumbCompilation {
-  const ir = optimizeIr(buildIr(program, facts ?? noFacts()));
+  const ir = frontEnd(program, facts ?? noFacts());
   return { ...compileIr(ir, facts), ir };
 }
 

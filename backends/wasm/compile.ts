@@ -1,12 +1,9 @@
 // Program -> Wasm module bytes: the front end (IR builder with the verifier's facts when given),
 // the IR passes, then the lowering. Shared by the JIT engine (runtime/wasm-engine.ts) and the AOT output (aot.ts).
-import { buildIr } from '../../compiler/ir/build.js';
+import { frontEnd, programFacts } from '../../compiler/frontend.js';
 import type { IrModule } from '../../compiler/ir/ir.js';
-import { optimizeIr } from '../../compiler/ir/pipeline.js';
 import type { Program } from '../../compiler/program.js';
-import { analyze } from '../../compiler/verify/absint.js';
 import { noFacts, type ProgramFacts } from '../../compiler/verify/facts.js';
-import { classify, isInvalid } from '../../compiler/opcodes.js';
 import { lowerModule, type HostRegionDecl, type ModuleLayout } from './lower.js';
 
 export interface WasmCompileOptions {
@@ -49,9 +46,11 @@ const now = (): number => (typeof performance !== 'undefined' ? performance.now(
 export function compileToWasm(program: Program, opts: WasmCompileOptions = {}): CompiledWasm {
   const t0 = now();
   const hostRegions = opts.hostRegions ?? [];
-  const facts = opts.facts === 'none' ? noFacts() : opts.facts === undefined || opts.facts === 'analyze' ? analyzedFacts(program, hostRegions, opts.helpers) : opts.facts;
-  const built = buildIr(program, facts);
-  const ir = opts.optimize === false ? built : optimizeIr(built);
+  const facts =
+    opts.facts === 'none' ? noFacts()
+    : opts.facts === undefined || opts.facts === 'analyze' ? programFacts(program, { helpers: opts.helpers, hostRegions })
+    : opts.facts;
+  const ir = frontEnd(program, facts, { optimize: opts.optimize });
   const lowered = lowerModule(ir, { hostRegions, name: program.origin, names: opts.names ?? false });
   return {
     bytes: lowered.bytes,
@@ -60,33 +59,4 @@ export function compileToWasm(program: Program, opts: WasmCompileOptions = {}): 
     hostRegions,
     stats: { insns: program.insns.length, compileMs: now() - t0, irreducible: lowered.irreducible },
   };
-}
-
-/** Helper ids a program calls with a fixed id. */
-function calledHelpers(program: Program): Set<number> {
-  const ids = new Set<number>();
-  for (const insn of program.insns) {
-    const c = classify(insn);
-    if (!isInvalid(c) && c.form === 'call' && !c.local) ids.add(insn.imm);
-  }
-  return ids;
-}
-
-/**
- * The abstract interpreter's facts, valid for any mem size (mem's size is not known until a run).
- * Its load-time rejections are not enforced here (the engine faults at run time as the interpreter
- * does); a program it cannot handle compiles with no facts, which is always correct.
- */
-function analyzedFacts(program: Program, hostRegions: readonly HostRegionDecl[], helpers?: ReadonlySet<number>): ProgramFacts {
-  try {
-    return analyze(program, {
-      regions: [
-        ...program.data.map((d) => ({ name: d.name, size: d.bytes.length, writable: d.writable })),
-        ...hostRegions.map((h) => ({ name: h.name, size: h.size, writable: h.writable })),
-      ],
-      helpers: helpers ?? calledHelpers(program),
-    }).facts;
-  } catch {
-    return noFacts();
-  }
 }

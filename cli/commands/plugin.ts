@@ -2,7 +2,7 @@ import type { Command } from '../command.js';
 import { describeError, EXIT, hex64, parseHexBytes } from '../report.js';
 import { decode } from '../../compiler/decode.js';
 import { LoadError, rawProgram } from '../../compiler/program.js';
-import { verifyStructure } from '../../compiler/verify/structural.js';
+import { verifyProgram } from '../../compiler/verify/absint.js';
 import { parseArgs, value } from '../args.js';
 import { defaultHelpers, ENGINE_OPTION, pickEngine } from './common.js';
 
@@ -31,7 +31,7 @@ export const pluginCommand: Command = {
       if (code.length % 8 !== 0) throw new LoadError(`program length ${code.length} is not a multiple of 8 bytes`);
       const helpers = defaultHelpers();
       const program = rawProgram(decode(code), 'stdin');
-      verifyStructure(program, { helpers: helpers.ids() });
+      verifyProgram(program, { regions: [], helpers: helpers.ids() });
       const runnable = await pickEngine(engineArgs).prepare(program, helpers);
       const result = await runnable.run({ mem });
       if (!result.ok) {
