@@ -134,6 +134,46 @@ describe('verify, disasm, asm, plugin', () => {
   });
 });
 
+describe('compile', () => {
+  const prog = (): string => file('c.asm', 'mov %r0, 5\nmul %r0, %r0\nexit\n');
+  it('writes a Wasm module that validates, and wat text', async () => {
+    const out = join(tmp, 'c.wasm');
+    expect(femtojit(['compile', prog(), '--target', 'wasm', '-O', '-o', out]).status).toBe(0);
+    const { readFileSync } = await import('node:fs');
+    expect(WebAssembly.validate(readFileSync(out))).toBe(true);
+    const wat = femtojit(['compile', prog(), '--target', 'wasm', '--emit', 'wat']);
+    expect(wat.status).toBe(0);
+    expect(wat.stdout).toMatch(/^\(module/);
+  });
+  it('writes a Thumb image, its listing, and a C array with a header', async () => {
+    const { readFileSync } = await import('node:fs');
+    expect(femtojit(['compile', prog(), '--target', 'thumb', '-o', join(tmp, 'c.img')]).status).toBe(0);
+    expect(readFileSync(join(tmp, 'c.img')).length).toBeGreaterThan(16);
+    const asm = femtojit(['compile', prog(), '--target', 'thumb', '--emit', 'asm']);
+    expect(asm.stdout).toMatch(/mul %r0, %r0/);
+    expect(femtojit(['compile', prog(), '--target', 'thumb', '--emit', 'c', '-o', join(tmp, 'my-img.c')]).status).toBe(0);
+    expect(readFileSync(join(tmp, 'my-img.c'), 'utf8')).toMatch(/const uint8_t my_img\[\d+\]/);
+    expect(readFileSync(join(tmp, 'my-img.h'), 'utf8')).toMatch(/extern const uint8_t my_img\[\];/);
+  });
+  it('refuses bad targets, forms and binary output to a terminal', () => {
+    expect(femtojit(['compile', prog()]).status).toBe(64);
+    expect(femtojit(['compile', prog(), '--target', 'x86']).stderr).toMatch(/unknown target 'x86'/);
+    expect(femtojit(['compile', prog(), '--target', 'wasm', '--emit', 'asm']).stderr).toMatch(/emits wasm, wat/);
+    expect(femtojit(['compile', prog(), '--target', 'thumb']).stderr).toMatch(/binary: give -o/);
+    expect(femtojit(['compile', file('bad2.asm', 'ja +7\nexit\n'), '--target', 'wasm', '--emit', 'wat']).status).toBe(2);
+  });
+});
+
+describe('every engine from the command line', () => {
+  it.each(['interp', 'wasm', 'thumb'])('%s runs the suite and reports a fault with exit 3', (engine) => {
+    const r = femtojit(['conformance', '--engine', engine, CONFORMANCE_TESTS]);
+    expect(lastLine(r.stdout)).toBe('313 passed, 0 failed');
+    const oob = femtojit(['run', '--engine', engine, file('oob2.asm', 'ldxw %r0, [%r1+8]\nexit\n'), '--mem-hex', '01 02 03 04']);
+    expect(oob.status).toBe(3);
+    expect(oob.stderr).toMatch(/out-of-bounds: out of bounds at instruction 0 \(ldxw %r0, \[%r1\+8\]\)/);
+  });
+});
+
 describe('end to end on clang output', () => {
   it('runs the bundled fletcher32 example and agrees with native gcc', () => {
     const obj = join(tmp, 'fletcher32.o');
