@@ -179,6 +179,56 @@ describe('verdicts on small programs', () => {
   });
 });
 
+// ---- what the faster fixpoint must keep (call cache, replayed blocks, per-loop thresholds) ----
+
+describe('facts that the analysis records from shared or replayed work', () => {
+  it('records the facts of a function first analysed while its caller\'s loop was still ascending', () => {
+    const p = asm([
+      'mov %r6, 0',
+      'loop:', 'mov %r1, %r10', 'add %r1, -8', 'call local f', 'add %r6, 1', 'jlt %r6, 4, loop',
+      'ldxdw %r0, [%r10-8]', 'exit',
+      'f:', 'stdw [%r1+0], 1', 'ldxdw %r0, [%r1-8]', 'exit',
+    ].join('\n'));
+    const r = run(p);
+    // f reads the 8 bytes below what the caller passed (the caller's r10-16), which nothing wrote.
+    expect(r.diagnostics.map((d) => [d.index, d.rule])).toEqual([[9, 'uninit-stack']]);
+    expect(r.facts.access.get(8)).toMatchObject({ verdict: 'proven', region: 'stack', offset: { min: 504, max: 504 }, write: true });
+    expect(r.facts.access.get(9)).toMatchObject({ verdict: 'proven', region: 'stack', offset: { min: 496, max: 496 } });
+    expect(r.facts.access.get(6)).toMatchObject({ verdict: 'proven', offset: { min: -8, max: -8 } });
+    expect([...r.facts.boundedBackEdges]).toEqual([5]);
+  });
+
+  it('keeps the facts and diagnostics of code outside loops that is analysed once', () => {
+    const p = asm([
+      'stdw [%r10-8], 1', 'ldxdw %r0, [%r10-16]', 'mov %r3, 0',
+      'loop:', 'add %r3, 1', 'jlt %r3, 10, loop',
+      'stdw [%r10-24], 2', 'ldxdw %r4, [%r10-32]', 'ldxw %r5, [%r1+4]', 'exit',
+    ].join('\n'));
+    const r = run(p, 8);
+    expect(r.diagnostics.map((d) => [d.index, d.rule])).toEqual([[1, 'uninit-stack'], [6, 'uninit-stack']]);
+    expect([0, 1, 5, 6, 7].map((i) => verdict(r, i))).toEqual(['proven', 'proven', 'proven', 'proven', 'proven']);
+    // The same program with a 4-byte mem: the read past its end is rejected (from replayed work too).
+    const small = run(p, 4);
+    expect(small.diagnostics.map((d) => [d.index, d.rule])).toEqual([[1, 'uninit-stack'], [6, 'uninit-stack'], [7, 'always-faults']]);
+  });
+
+  it('widens a loop to its own bound whatever other constants the program compares with', () => {
+    // Fifty guarded reads compare the length with 1..50 before the loop; the loop indexes a 64-byte
+    // stack array with i < 60: the offset must come out as exactly [-64, -5].
+    const lines = ['mov %r0, 0'];
+    for (let k = 1; k <= 50; k++) lines.push(`jlt %r2, ${k}, +1`, 'add %r0, 1');
+    for (let o = 8; o <= 64; o += 8) lines.push(`stdw [%r10-${o}], 0`);
+    lines.push('mov %r3, 0', 'loop:', 'mov %r4, %r10', 'add %r4, -64', 'add %r4, %r3', 'ldxw %r5, [%r4+0]',
+      'add %r0, %r5', 'add %r3, 1', 'jlt %r3, 60, loop', 'exit');
+    const p = asm(lines.join('\n'));
+    const r = run(p);
+    const slot = lines.filter((l) => !l.endsWith(':')).indexOf('ldxw %r5, [%r4+0]');
+    expect(r.diagnostics).toEqual([]);
+    expect(r.facts.access.get(slot)).toMatchObject({ verdict: 'proven', region: 'stack', offset: { min: -64, max: -5 } });
+    expect(r.facts.boundedBackEdges.size).toBe(1);
+  });
+});
+
 // ---- the unsafe corpus ----
 
 const UNSAFE = join(ROOT, 'test', 'fixtures', 'unsafe');

@@ -10,6 +10,7 @@ import {
 } from '../compiler/verify/interval.js';
 import { mask, tadd, tand, tcontains, tmul, tor, tsub, txor, tunion, tintersect, tlsh, trsh, tarsh, type Tnum } from '../compiler/verify/tnum.js';
 import { Zone } from '../compiler/verify/zone.js';
+import { bounds, NVARS, scalar, State, UNINIT, type Slot, type Val } from '../compiler/verify/state.js';
 
 /** Deterministic pseudo-random numbers (mulberry32). */
 function rng(seed: number): () => number {
@@ -139,6 +140,33 @@ describe('bounded integers are sound against brute force', () => {
       for (const x of values(4)) if (contains(n, x)) expect(s !== undefined && contains(s, x)).toBe(true);
     }
   });
+  it('sync neither loses nor adds a value at widths 32 and 64 (where it computes on doubles)', () => {
+    const r = rng(7);
+    const big = (bits: number): bigint => BigInt(Math.floor(r() * 2 ** Math.min(bits, 30))) << BigInt(Math.max(0, bits - 30));
+    let checked = 0;
+    for (const w of [32, 64]) {
+      const M = mask(w);
+      for (let k = 0; k < 400; k++) {
+        // Unsigned bounds below 2^31 (the fast path), signed bounds and known bits of every kind.
+        const a = big(31), b = big(31);
+        const umin = a < b ? a : b, umax = a < b ? b : a;
+        const smin = [umin, -(1n << BigInt(w - 1)), umin + big(4), -big(20)][k % 4];
+        const smax = [umax, (1n << BigInt(w - 1)) - 1n, umax - big(4), big(40)][(k >> 2) % 4];
+        const m = [M, big(31), big(31) | (M ^ 0xffffffffn), 0xffn][(k >> 4) % 4] & M;
+        const v = (k % 3 === 0 ? big(31) : 0n) & ~m & M;
+        const n: Num = { w, umin, umax, smin, smax, t: { v, m } };
+        const res = sync(n);
+        for (let j = 0; j < 40; j++) {
+          const x = j < 2 ? [umin, umax][j] : umin + BigInt(Math.floor(r() * Number(umax - umin + 1n)));
+          const inN = contains(n, x);
+          const inS = res !== undefined && contains(res, x);
+          expect(inS, `${w}-bit ${x} in ${JSON.stringify(n, (_k, y) => (typeof y === 'bigint' ? String(y) : y))}`).toBe(inN);
+          if (inN) checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(1000);
+  });
   it('join contains both, meet exactly their common values', () => {
     const ns = nums(4, 60, 3);
     for (const a of ns) for (const b of ns) {
@@ -252,6 +280,34 @@ describe('zone (difference bounds)', () => {
       if (!ok) { expect(sat).toEqual([]); continue; }
       for (const p of sat) for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) expect(p[i] - p[j]).toBeLessThanOrEqual(z.get(i, j));
     }
+  });
+});
+
+describe('abstract states', () => {
+  it('clones share a zone until one of them changes it', () => {
+    const regs = new Array<Val>(NVARS).fill(UNINIT);
+    const a = new State(regs, new Array<Slot | undefined>(64).fill(undefined), new Zone(NVARS), new Affine(NVARS));
+    a.wzone().addConstraint(1, 2, 5);
+    const b = a.clone();
+    expect(b.zone).toBe(a.zone);
+    b.wzone().addConstraint(1, 2, 3);
+    expect(a.zone.get(1, 2)).toBe(5);
+    expect(b.zone.get(1, 2)).toBe(3);
+    a.forgetRel(1);
+    expect(a.zone.get(1, 2)).toBe(Infinity);
+    expect(b.zone.get(1, 2)).toBe(3);
+    expect(b.zone.mentions(2) && !a.zone.mentions(2)).toBe(true);
+  });
+  it('caches register bounds only for the register values they came from', () => {
+    const regs = new Array<Val>(NVARS).fill(UNINIT);
+    regs[3] = scalar(urange(64, 2n, 9n));
+    const s = new State(regs, new Array<Slot | undefined>(64).fill(undefined), new Zone(NVARS), new Affine(NVARS));
+    expect(bounds(s).hi[3]).toBe(9);
+    s.regs[3] = scalar(constant(64, 4n));
+    expect([bounds(s).lo[3], bounds(s).hi[3]]).toEqual([4, 4]);
+    const c = s.clone();
+    c.setReg(3, scalar(urange(64, 0n, 100n)));
+    expect([bounds(c).hi[3], bounds(s).hi[3]]).toEqual([100, 4]);
   });
 });
 

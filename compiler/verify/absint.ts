@@ -11,9 +11,11 @@
 //
 // Functions are analysed per call site (the stack is at most 8 frames deep and recursion is
 // rejected), results cached by entry state. Loops are solved by chaotic iteration in reverse
-// postorder with widening (with thresholds) at targets of retreating edges, then two descending
-// passes; the last one records the facts. Everything is bounded, so analysis terminates on any
-// program; a program too large to analyse in the work budget gets no proofs (all accesses checked).
+// postorder with widening at targets of retreating edges (with thresholds: the constants that the
+// branches of that cycle compare with), then one descending pass that records the facts. A block
+// outside loops whose inputs that pass leaves unchanged is not run again: what it recorded while
+// ascending is replayed. Everything is bounded, so analysis terminates on any program; a program
+// too large to analyse in the work budget gets no proofs (all accesses checked).
 //
 // Stack offsets in facts are relative to the frame pointer r10 of the function doing the access
 // (its own frame is [-512, 0), its callers' frames are above 0): a function is entered at different
@@ -32,7 +34,7 @@ import {
   zext, meet, type BinaryOp, type Cond, type Num,
 } from './interval.js';
 import {
-  bounds, joinStates, LEN, NVARS, pointer, reduce, scalar, SCALAR_TOP, State, stateLeq, UNINIT,
+  bounds, joinStates, LEN, NVARS, pointer, reduce, scalar, SCALAR_TOP, State, stateEqual, stateLeq, UNINIT,
   widenStates, type Slot, type Val,
 } from './state.js';
 import { checkStructure, VerifyError, type Diagnostic } from './structural.js';
@@ -92,7 +94,6 @@ const MEM = 1;
 const FP = 10;
 const WIDEN_DELAY = 2;
 const MAX_REDUCED_VISITS = 12;
-const NARROW_PASSES = 1;
 const MAX_WORK = 3_000_000;
 const DEFAULT_MAX_TRIPS = 1 << 20;
 const SLOTS_PER_FRAME = STACK_FRAME / 8;
@@ -131,6 +132,36 @@ interface Ctx {
   record: boolean;
   graph: FunctionGraph;
   exit?: State;
+  /** When set, what recording would do is appended here (to be replayed by the descending pass). */
+  capture?: Effect[];
+}
+
+/** Something a transfer did besides computing states: a fact, a diagnostic, an exit state. */
+type Effect =
+  | { k: 'note'; i: number; acc: Access; size: number; write: boolean }
+  | { k: 'diag'; i: number; rule: string; text: string }
+  | { k: 'add'; i: number; n: Num }
+  | { k: 'exit'; s: State };
+
+/** One analysed call: the callee's ascending phase, its exit state, whether its facts are in. */
+interface CallResult {
+  entry: State;
+  asc: Ascent;
+  exit: State | undefined;
+  recorded: boolean;
+}
+
+/** A block transferred exactly once in the ascending phase: the states it read and what it did. */
+interface Once {
+  /** The entry state (entry block only), then the state on each incoming edge, by predecessor. */
+  inputs: (State | undefined)[];
+  effects: Effect[];
+}
+
+/** The ascending phase's result: states on edges (key: to * blocks + from), blocks run once. */
+interface Ascent {
+  edge: Map<number, State>;
+  once: Map<number, Once>;
 }
 
 class Analyzer {
@@ -142,7 +173,7 @@ class Analyzer {
   private readonly relocAt = new Map<number, number>();
   private readonly thresholds: bigint[];
   private readonly graphs = new Map<number, FunctionGraph>();
-  private readonly cache = new Map<string, State | null>();
+  private readonly cache = new Map<number, CallResult[]>();
   private readonly facts = new Map<number, AccessFact>();
   private readonly diags = new Map<string, Diagnostic>();
   /** Per add/sub-immediate slot: the destination's value before it, over all recorded visits. */
@@ -248,34 +279,25 @@ class Analyzer {
 
   /** The state after the function returns (join over its exits), or undefined if it never does. */
   private analyzeFn(fn: number, entry: State, depth: number, record: boolean): State | undefined {
+    return this.descend(fn, entry, depth, record, this.ascend(fn, entry, depth));
+  }
+
+  /**
+   * Ascending phase: chaotic iteration with a worklist ordered by reverse postorder, widening at
+   * loop heads, up to a post-fixpoint. Also keeps, for each block transferred exactly once (most
+   * code outside loops), its input edges and the effects its transfer would have recorded.
+   */
+  private ascend(fn: number, entry: State, depth: number): Ascent {
     const graph = this.graph(fn);
     const ctx: Ctx = { fn, depth, record: false, graph };
     const blocks = this.cfg.blocks;
     const entryBlock = graph.rpo[0];
+    const nb = blocks.length;
     const inState = new Map<number, State>();
-    const edge = new Map<string, State>();
+    const edge = new Map<number, State>();
     const visits = new Map<number, number>();
-    const key = (from: number, to: number): string => `${from}>${to}`;
-
-    const gather = (b: number): State | undefined => {
-      let s: State | undefined = b === entryBlock ? entry : undefined;
-      const head = graph.wideningPoints.has(b);
-      for (const p of blocks[b].preds) {
-        const e = edge.get(key(p, b));
-        if (e !== undefined) s = s === undefined ? e : joinStates(s, e, head);
-      }
-      return s;
-    };
-    const transfer = (b: number, s: State): void => {
-      const outs = this.runBlock(ctx, b, s);
-      for (const succ of blocks[b].succs) {
-        const o = outs.get(succ);
-        if (o === undefined) edge.delete(key(b, succ));
-        else edge.set(key(b, succ), o);
-      }
-    };
-
-    // Ascending phase: a worklist ordered by reverse postorder.
+    const once = new Map<number, Once>();
+    const entryOf = (b: number): State | undefined => (b === entryBlock ? entry : undefined);
     const pending = new Set<number>([entryBlock]);
     while (pending.size > 0) {
       let b = -1;
@@ -285,15 +307,17 @@ class Analyzer {
         if (o < best) { best = o; b = x; }
       }
       pending.delete(b);
-      let s = gather(b);
+      const preds = blocks[b].preds;
+      let s = gatherEdges(b, preds, nb, entryOf(b), graph.wideningPoints.has(b), edge);
       if (s === undefined) continue;
       const old = inState.get(b);
       if (old !== undefined) {
+        once.delete(b);
         if (stateLeq(s, old)) continue;
         if (graph.wideningPoints.has(b)) {
           const v = (visits.get(b) ?? 0) + 1;
           visits.set(b, v);
-          s = v > WIDEN_DELAY ? widenStates(old, s, this.thresholds) : joinStates(old, s, true);
+          s = v > WIDEN_DELAY ? widenStates(old, s, this.thresholdsAt(graph, b)) : joinStates(old, s, true);
         } else {
           s = joinStates(old, s);
         }
@@ -301,33 +325,103 @@ class Analyzer {
       s = s.clone();
       // Reduction after widening could undo it forever; late visits of a loop head skip it.
       // (A block with one predecessor gets an already reduced state.)
-      if (blocks[b].preds.length > 1 && (visits.get(b) ?? 0) <= MAX_REDUCED_VISITS && !reduce(s)) continue;
+      if (preds.length > 1 && (visits.get(b) ?? 0) <= MAX_REDUCED_VISITS && !reduce(s)) continue;
       inState.set(b, s);
-      transfer(b, s.clone());
+      if (old === undefined) {
+        const effects: Effect[] = [];
+        once.set(b, { inputs: inputsOf(b, preds, nb, edge, entryOf(b)), effects });
+        ctx.capture = effects;
+      }
+      this.transfer(ctx, b, s.clone(), edge);
+      ctx.capture = undefined;
       for (const succ of blocks[b].succs) if (graph.order.has(succ)) pending.add(succ);
     }
+    // Inputs recorded before a predecessor changed its edge again no longer describe the block.
+    for (const [b, o] of once) if (!sameInputs(o.inputs, inputsOf(b, blocks[b].preds, nb, edge, entryOf(b)))) once.delete(b);
+    return { edge, once };
+  }
 
-    // Descending phase: recompute each block from its predecessors without widening; every
-    // iterate is still a sound invariant, usually a tighter one. The last pass records.
-    for (let pass = 0; pass < NARROW_PASSES; pass++) {
-      const last = pass === NARROW_PASSES - 1;
-      ctx.record = last && record;
-      ctx.exit = undefined;
-      for (const b of graph.rpo) {
-        const s0 = gather(b);
-        if (s0 === undefined) {
-          for (const succ of blocks[b].succs) edge.delete(key(b, succ));
-          continue;
-        }
-        const s = s0.clone();
-        if (blocks[b].preds.length > 1 && !reduce(s)) {
-          for (const succ of blocks[b].succs) edge.delete(key(b, succ));
-          continue;
-        }
-        transfer(b, s);
+  /**
+   * Descending phase: recompute each block from its predecessors without widening; every iterate
+   * is still a sound invariant, usually a tighter one. This pass records. A block whose input
+   * edges are the very states of its only ascending transfer has the same outputs: its recorded
+   * effects are replayed instead of running it again; recomputed edges equal to the old ones
+   * keep the old objects so that this holds downstream too (after a loop that narrowing did not
+   * change, the rest of the function is not re-run).
+   */
+  private descend(fn: number, entry: State, depth: number, record: boolean, asc: Ascent): State | undefined {
+    const graph = this.graph(fn);
+    const ctx: Ctx = { fn, depth, record, graph };
+    const blocks = this.cfg.blocks;
+    const entryBlock = graph.rpo[0];
+    const nb = blocks.length;
+    const edge = new Map(asc.edge);
+    for (const b of graph.rpo) {
+      const preds = blocks[b].preds;
+      const e = b === entryBlock ? entry : undefined;
+      const o = asc.once.get(b);
+      if (o !== undefined && !(record && this.hasLocalCall(b)) && sameInputs(o.inputs, inputsOf(b, preds, nb, edge, e))) {
+        this.replay(ctx, o.effects);
+        continue;
       }
+      const s0 = gatherEdges(b, preds, nb, e, graph.wideningPoints.has(b), edge);
+      if (s0 === undefined) {
+        for (const succ of blocks[b].succs) edge.delete(succ * nb + b);
+        continue;
+      }
+      const s = s0.clone();
+      if (preds.length > 1 && !reduce(s)) {
+        for (const succ of blocks[b].succs) edge.delete(succ * nb + b);
+        continue;
+      }
+      this.transfer(ctx, b, s, edge, true);
     }
     return ctx.exit;
+  }
+
+  /** Runs block b on s and stores the states on its outgoing edges (keeping equal old ones). */
+  private transfer(ctx: Ctx, b: number, s: State, edge: Map<number, State>, keepEqual = false): void {
+    const outs = this.runBlock(ctx, b, s);
+    const nb = this.cfg.blocks.length;
+    for (const succ of this.cfg.blocks[b].succs) {
+      const k = succ * nb + b;
+      const o = outs.get(succ);
+      if (o === undefined) { edge.delete(k); continue; }
+      if (keepEqual) {
+        const old = edge.get(k);
+        if (old !== undefined && stateEqual(old, o)) continue;
+      }
+      edge.set(k, o);
+    }
+  }
+
+  /** Whether block b calls a local function (whose facts a replay could not record). */
+  private hasLocalCall(b: number): boolean {
+    let h = this.localCallIn.get(b);
+    if (h === undefined) {
+      const blk = this.cfg.blocks[b];
+      h = false;
+      for (let i = blk.start; i <= blk.last; i++) {
+        const c = this.cls[i];
+        if (c !== undefined && c.form === 'call' && c.local) { h = true; break; }
+      }
+      this.localCallIn.set(b, h);
+    }
+    return h;
+  }
+
+  private readonly localCallIn = new Map<number, boolean>();
+
+  /** Does what a captured transfer did to the recorded facts and the function's exit state. */
+  private replay(ctx: Ctx, effects: readonly Effect[]): void {
+    for (const f of effects) {
+      switch (f.k) {
+        case 'exit': ctx.exit = ctx.exit === undefined ? f.s : joinStates(ctx.exit, f.s); break;
+        case 'note': if (ctx.record) this.note(f.i, f.acc, f.size, f.write); break;
+        case 'diag': if (ctx.record) this.diag(f.i, f.rule, f.text); break;
+        case 'add': if (ctx.record) this.recordAdd(f.i, f.n); break;
+      }
+    }
   }
 
   /** Runs one block; returns the state on each outgoing edge that can be taken. */
@@ -351,6 +445,7 @@ class Analyzer {
     const fallNext = blk.end < this.cfg.functions[blk.fn].end ? this.cfg.blockOfSlot[blk.end] : -1;
     if (c.form === 'exit') {
       ctx.exit = ctx.exit === undefined ? cur : joinStates(ctx.exit, cur);
+      ctx.capture?.push({ k: 'exit', s: cur });
       return out;
     }
     if (c.form === 'ja') {
@@ -382,7 +477,7 @@ class Analyzer {
   private step(ctx: Ctx, i: number, insn: Insn, c: Classified, s: State): State | undefined {
     switch (c.form) {
       case 'alu':
-        if (ctx.record && !c.srcReg && (c.alu === 'add' || c.alu === 'sub')) this.recordAdd(i, s.regs[insn.dst].n);
+        if ((ctx.record || ctx.capture) && !c.srcReg && (c.alu === 'add' || c.alu === 'sub')) this.effect(ctx, { k: 'add', i, n: s.regs[insn.dst].n });
         this.alu(s, insn, c);
         return s;
       case 'neg': {
@@ -461,7 +556,7 @@ class Analyzer {
 
   /** x := y + k in both relational domains (the caller proved it exact). */
   private relAddConst(s: State, x: number, y: number, k: number): void {
-    s.zone.assignPlus(x, y, k);
+    s.wzone().assignPlus(x, y, k);
     const coef = unitCoef(y, 1);
     if (x !== y) s.aff = s.aff.forget(x);
     s.aff = s.aff.assign(x, coef, k);
@@ -509,7 +604,7 @@ class Analyzer {
         return;
       }
       s.regs[d] = res;
-      s.zone.forget(d);
+      if (s.zone.mentions(d)) s.wzone().forget(d);
       if (src >= 0 && src !== d) {
         const coef = new Array<number>(NVARS).fill(0);
         coef[d] = 1;
@@ -536,7 +631,7 @@ class Analyzer {
       if (shrinks && D.n.smin >= 0n) {
         const z = s.zone.clone();
         s.setReg(d, scalar(binary(bop ?? 'rsh', D.n, S.n)));
-        s.zone = keepUpper(z, d);
+        s.setZone(keepUpper(z, d));
         return;
       }
       // x & -2^j rounds down: x - (2^j - 1) <= result <= x, for values that stay non-negative.
@@ -546,7 +641,7 @@ class Analyzer {
         const n = binary('and', D.n, S.n);
         s.setReg(d, scalar(n));
         // Relate the new value to the old one through a copy in the zone (the old value is gone).
-        s.zone = roundDown(old, d, Number(low) - 1);
+        s.setZone(roundDown(old, d, Number(low) - 1));
         return;
       }
     }
@@ -609,7 +704,7 @@ class Analyzer {
     let relAdded = false;
     if (relOk && y >= 0 && y !== x) {
       const unsignedOk = ptrs || (an.umax < 2n ** 63n && bn.umax < 2n ** 63n);
-      const z = s.zone;
+      const z = s.wzone();
       let ok = true;
       switch (cond) {
         case 'eq': {
@@ -694,13 +789,31 @@ class Analyzer {
     return after;
   }
 
+  /**
+   * The callee's exit state for one entry state. Cached by entry state: the ascending phase (the
+   * expensive part) is shared by the analysing and the recording visits of a call site; the
+   * recording visit only runs the recording pass again.
+   */
   private call(fn: number, entry: State, depth: number, record: boolean): State | undefined {
-    const k = `${fn}|${depth}|${record ? 1 : 0}|${stateKey(entry)}`;
-    const hit = this.cache.get(k);
-    if (hit !== undefined) return hit ?? undefined;
-    const exit = this.analyzeFn(fn, entry, depth, record);
-    this.cache.set(k, exit ?? null);
-    return exit;
+    const k = fn * (MAX_CALL_DEPTH + 1) + depth;
+    let seen = this.cache.get(k);
+    if (seen === undefined) {
+      seen = [];
+      this.cache.set(k, seen);
+    }
+    // Few distinct entry states per function and depth; equal ones are found by comparing states.
+    let hit = seen.find((c) => stateEqual(c.entry, entry));
+    if (hit === undefined) {
+      const asc = this.ascend(fn, entry, depth);
+      hit = { entry, asc, exit: this.descend(fn, entry, depth, record, asc), recorded: record };
+      seen.push(hit);
+      return hit.exit;
+    }
+    if (record && !hit.recorded) {
+      this.descend(fn, entry, depth, true, hit.asc);
+      hit.recorded = true;
+    }
+    return hit.exit;
   }
 
   // ---- memory ----
@@ -711,7 +824,7 @@ class Analyzer {
     const baseReg = c.form === 'ldx' ? insn.src : insn.dst;
     const base = s.regs[baseReg];
     const acc = this.judge(ctx, s, baseReg, base, insn.off, size, write && c.form !== 'atomic' ? 'write' : c.form === 'atomic' ? 'rmw' : 'read');
-    if (ctx.record) this.note(i, acc, size, write);
+    if (ctx.record || ctx.capture) this.effect(ctx, { k: 'note', i, acc, size, write });
     if (acc.verdict === 'fault') return undefined;
     const onStack = base.kind === 'ptr' && base.region === STACK;
     const lo = base.n.smin + BigInt(insn.off);
@@ -720,8 +833,8 @@ class Analyzer {
     const exact = onStack && lo === hi && lo >= BigInt(STACK_LO) && hi + BigInt(size) <= frameTop;
     if (onStack && (c.form === 'ldx' || c.form === 'atomic')) {
       const uninit = this.stackUninit(s, lo, hi, size, frameTop);
-      if (uninit && ctx.record) {
-        this.diag(i, 'uninit-stack', `reads stack bytes at r10${fmtRange(lo, hi + BigInt(size) - 1n)} that are not written on every path to this instruction`);
+      if (uninit && (ctx.record || ctx.capture)) {
+        this.effect(ctx, { k: 'diag', i, rule: 'uninit-stack', text: `reads stack bytes at r10${fmtRange(lo, hi + BigInt(size) - 1n)} that are not written on every path to this instruction` });
       }
     }
     switch (c.form) {
@@ -839,6 +952,18 @@ class Analyzer {
 
   // ---- recording ----
 
+  /** Records now (the recording pass) or keeps for a later replay (ascending capture). */
+  private effect(ctx: Ctx, f: Effect): void {
+    if (ctx.capture !== undefined) ctx.capture.push(f);
+    if (!ctx.record) return;
+    switch (f.k) {
+      case 'note': this.note(f.i, f.acc, f.size, f.write); break;
+      case 'diag': this.diag(f.i, f.rule, f.text); break;
+      case 'add': this.recordAdd(f.i, f.n); break;
+      case 'exit': break;
+    }
+  }
+
   private note(i: number, a: Access, size: number, write: boolean): void {
     const sz = size as 1 | 2 | 4 | 8;
     const old = this.facts.get(i);
@@ -924,18 +1049,45 @@ class Analyzer {
     }
   }
 
+  /**
+   * Thresholds that never depend on the loop: 0, +-1, the ends of the 32- and 64-bit ranges, the
+   * region sizes and the frame boundaries (each with its neighbours).
+   */
   private collectThresholds(): bigint[] {
     const set = new Set<bigint>([0n, 1n, -1n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 63n - 1n, -(2n ** 63n), BigInt(MEM_MAX)]);
     const add = (v: bigint): void => { set.add(v - 1n); set.add(v); set.add(v + 1n); };
-    // Branch constants are where loops stop; other constants would only slow widening down.
-    this.prog.insns.forEach((insn, i) => {
-      const c = this.cls[i];
-      if (c !== undefined && c.form === 'jcond' && !c.srcReg) add(BigInt(insn.imm));
-    });
     for (const r of this.regions) if (r.size !== undefined) add(BigInt(r.size));
     for (let k = -1; k <= MAX_CALL_DEPTH; k++) add(BigInt(STACK_FRAME * k));
-    return [...set].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return sortBig(set);
   }
+
+  /**
+   * The widening thresholds at loop head b: the fixed ones plus the constants that branches on
+   * the cycles through b compare with (and their neighbours). A value that grows around a loop
+   * can only be stopped by a branch on that loop: constants from elsewhere would only make
+   * widening climb through them one at a time.
+   */
+  private thresholdsAt(graph: FunctionGraph, b: number): readonly bigint[] {
+    const cycle = graph.cycleOf.get(b);
+    if (cycle === undefined) return this.thresholds;
+    let t = this.cycleThresholds.get(cycle);
+    if (t === undefined) {
+      const set = new Set<bigint>(this.thresholds);
+      for (const x of cycle) {
+        const blk = this.cfg.blocks[x];
+        const c = this.cls[blk.last];
+        if (c !== undefined && c.form === 'jcond' && !c.srcReg) {
+          const v = BigInt(this.prog.insns[blk.last].imm);
+          set.add(v - 1n); set.add(v); set.add(v + 1n);
+        }
+      }
+      t = sortBig(set);
+      this.cycleThresholds.set(cycle, t);
+    }
+    return t;
+  }
+
+  private readonly cycleThresholds = new Map<readonly number[], readonly bigint[]>();
 
   /** Records the value an add/sub of a constant starts from (for termination facts). */
   private recordAdd(i: number, n: Num): void {
@@ -945,6 +1097,32 @@ class Analyzer {
 }
 
 // ---- helpers ----
+
+/** Join of the entry state (if any) and the states on the incoming edges. */
+function gatherEdges(b: number, preds: readonly number[], nb: number, entry: State | undefined, head: boolean, edge: ReadonlyMap<number, State>): State | undefined {
+  let s = entry;
+  for (const p of preds) {
+    const e = edge.get(b * nb + p);
+    if (e !== undefined) s = s === undefined ? e : joinStates(s, e, head);
+  }
+  return s;
+}
+
+function inputsOf(b: number, preds: readonly number[], nb: number, edge: ReadonlyMap<number, State>, entry: State | undefined): (State | undefined)[] {
+  const out: (State | undefined)[] = [entry];
+  for (const p of preds) out.push(edge.get(b * nb + p));
+  return out;
+}
+
+function sameInputs(a: readonly (State | undefined)[], b: readonly (State | undefined)[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sortBig(set: ReadonlySet<bigint>): bigint[] {
+  return [...set].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
 
 function isMemory(c: Classified): boolean {
   return c.form === 'ldx' || c.form === 'st' || c.form === 'stx' || c.form === 'atomic';
@@ -1080,20 +1258,3 @@ function regWrites(insn: Insn, c: Classified): number[] {
     default: return [];
   }
 }
-
-function numKey(n: Num): string {
-  return `${n.umin},${n.umax},${n.smin},${n.smax},${n.t.v},${n.t.m}`;
-}
-
-function stateKey(s: State): string {
-  const parts: string[] = [];
-  for (const v of s.regs) parts.push(v.kind === 'uninit' ? 'u' : `${v.kind[0]}${v.region}:${numKey(v.n)}`);
-  s.stack.forEach((sl, i) => {
-    if (sl === undefined) return;
-    parts.push(`${i}=${sl.init}` + (sl.val ? `@${sl.val.at}/${sl.val.size}:${sl.val.v.kind[0]}${sl.val.v.region}:${numKey(sl.val.v.n)}` : ''));
-  });
-  parts.push(Array.from(s.zone.d).join(','));
-  parts.push(s.aff.rows.map((r) => r.join(',')).join(';'));
-  return parts.join('|');
-}
-

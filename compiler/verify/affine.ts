@@ -55,8 +55,10 @@ export class Affine {
   /** Drops every equation involving x (projects it out). */
   forget(x: number): Affine {
     const n = this.n;
+    let any = false;
+    for (const e of this.rows) if (e[x] !== 0) { any = true; break; }
+    if (!any) return this;
     const withX = this.rows.filter((e) => e[x] !== 0);
-    if (withX.length === 0) return this;
     const use = withX.reduce((a, b) => (Math.abs(a[x]) <= Math.abs(b[x]) ? a : b));
     const out: Row[] = [];
     for (const e of this.rows) {

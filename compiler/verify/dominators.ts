@@ -15,6 +15,11 @@ export interface FunctionGraph {
   wideningPoints: Set<number>;
   /** Natural loops by header, with the back edges (latch blocks) that close them. */
   loops: NaturalLoop[];
+  /**
+   * For each widening point, the blocks of its strongly connected component (the largest cycle
+   * set it lies on: an outer loop with its inner ones, or an irreducible region).
+   */
+  cycleOf: Map<number, readonly number[]>;
 }
 
 export interface NaturalLoop {
@@ -99,7 +104,57 @@ export function functionGraph(cfg: Cfg, fn: number): FunctionGraph {
     }
     loops.push({ header, latches, body });
   }
-  return { rpo, order, idom, wideningPoints, loops };
+  const cycleOf = new Map<number, readonly number[]>();
+  for (const comp of components(rpo, blocks, order)) for (const b of comp) if (wideningPoints.has(b)) cycleOf.set(b, comp);
+  return { rpo, order, idom, wideningPoints, loops, cycleOf };
+}
+
+/** Strongly connected components with a cycle (Tarjan's algorithm, iterative). */
+function components(rpo: readonly number[], blocks: Cfg['blocks'], order: ReadonlyMap<number, number>): number[][] {
+  const index = new Map<number, number>();
+  const low = new Map<number, number>();
+  const onStack = new Set<number>();
+  const stack: number[] = [];
+  const out: number[][] = [];
+  let next = 0;
+  for (const root of rpo) {
+    if (index.has(root)) continue;
+    const work: { b: number; i: number }[] = [{ b: root, i: 0 }];
+    index.set(root, next); low.set(root, next); next++;
+    stack.push(root); onStack.add(root);
+    while (work.length > 0) {
+      const top = work[work.length - 1];
+      const succs = blocks[top.b].succs;
+      if (top.i < succs.length) {
+        const s = succs[top.i++];
+        if (!order.has(s)) continue;
+        if (!index.has(s)) {
+          index.set(s, next); low.set(s, next); next++;
+          stack.push(s); onStack.add(s);
+          work.push({ b: s, i: 0 });
+        } else if (onStack.has(s)) {
+          low.set(top.b, Math.min(low.get(top.b) ?? 0, index.get(s) ?? 0));
+        }
+        continue;
+      }
+      work.pop();
+      if (work.length > 0) {
+        const parent = work[work.length - 1].b;
+        low.set(parent, Math.min(low.get(parent) ?? 0, low.get(top.b) ?? 0));
+      }
+      if (low.get(top.b) === index.get(top.b)) {
+        const comp: number[] = [];
+        for (let x = stack.pop(); x !== undefined; x = stack.pop()) {
+          onStack.delete(x);
+          comp.push(x);
+          if (x === top.b) break;
+        }
+        const cyclic = comp.length > 1 || blocks[comp[0]].succs.includes(comp[0]);
+        if (cyclic) out.push(comp);
+      }
+    }
+  }
+  return out;
 }
 
 /** Whether block a dominates block b in the graph. */

@@ -82,6 +82,15 @@ export function sync(n: Num): Num | undefined {
   let { umin, umax, smin, smax, t } = n;
   // Nothing known at all is already consistent (and common).
   if (umin === 0n && umax === M && smin === SMIN[w] && smax === SMAX[w] && t.v === 0n && t.m === M) return n;
+  const B = SMALL[w];
+  if (umax < B && umin >= 0n) {
+    // Known-one bits at or above B exceed umax: no value is left.
+    if (t.v >= B) return undefined;
+    const mBig = t.m >= B;
+    return syncSmall(w, Number(umin), Number(umax),
+      smin < 0n ? -1 : smin >= B ? Infinity : Number(smin), smax < 0n ? -1 : smax >= B ? Infinity : Number(smax),
+      Number(t.v), Number(mBig ? BigInt.asUintN(LOW_BITS[w], t.m) : t.m), mBig, t.m < half);
+  }
   for (let round = 0; round < 2; round++) {
     umin = big(umin, t.v);
     umax = small(umax, t.v | t.m);
@@ -119,6 +128,59 @@ export function sync(n: Num): Num | undefined {
     return constant(w, umin);
   }
   return { w, umin, umax, smin, smax, t };
+}
+
+/**
+ * sync's fast path for values whose unsigned bounds lie below SMALL[w] (2^32, or the sign bit when
+ * w <= 32): after the first steps every component is non-negative and fits a uint32, so the same
+ * steps run on doubles with 32-bit bitwise operations. Signed bounds outside [0, SMALL) come in as
+ * -1 (any negative value) or Infinity (any value >= SMALL): the steps only compare them, and every
+ * such bound is replaced or proves the value empty by the end of the first round. `mBig`: t.m has
+ * unknown bits at or above SMALL (tm holds its low bits); `signClear`: t's sign bit is known.
+ */
+const SMALL: bigint[] = Array.from({ length: 65 }, (_, w) => (w === 0 ? 0n : w > 32 ? 1n << 32n : 1n << BigInt(w - 1)));
+const LOW_BITS: number[] = Array.from({ length: 65 }, (_, w) => (w > 32 ? 32 : Math.max(0, w - 1)));
+
+function syncSmall(w: number, umin: number, umax: number, smin: number, smax: number, tv: number, tm: number, mBig: boolean, signClear: boolean): Num | undefined {
+  for (let round = 0; round < 2; round++) {
+    const ones = mBig ? Infinity : (tv | tm) >>> 0;
+    if (tv > umin) umin = tv;
+    if (ones < umax) umax = ones;
+    if (signClear) {
+      if (tv > smin) smin = tv;
+      if (ones < smax) smax = ones;
+    }
+    if (umin > umax || smin > smax) return undefined;
+    // umax < SMALL <= the sign bit: the orders agree, and then smin >= 0.
+    if (umin > smin) smin = umin;
+    if (umax < smax) smax = umax;
+    if (smin > umin) umin = smin;
+    if (smax < umax) umax = smax;
+    if (umin > umax || smin > smax) return undefined;
+    // t meets the smallest tnum of [umin, umax], then of [smin, smax] (both have no bits >= SMALL).
+    for (let k = 0; k < 2; k++) {
+      const lo = k === 0 ? umin : smin, hi = k === 0 ? umax : smax;
+      const chi = (lo ^ hi) >>> 0;
+      const delta = chi === 0 ? 0 : 2 ** (32 - Math.clz32(chi)) - 1;
+      const rv = (lo & ~delta) >>> 0;
+      if (((tv ^ rv) & ~tm & ~delta) !== 0) return undefined;
+      const mu = (tm & delta) >>> 0;
+      tv = ((tv | rv) & ~mu) >>> 0;
+      tm = mu;
+    }
+    mBig = false;
+    signClear = true;
+  }
+  const ones = (tv | tm) >>> 0;
+  if (tv > umin) umin = tv;
+  if (ones < umax) umax = ones;
+  if (umin > umax) return undefined;
+  if (umin === umax) {
+    if (((umin & ~tm) >>> 0) !== tv) return undefined;
+    if (umin < smin || umin > smax) return undefined;
+    return constant(w, BigInt(umin));
+  }
+  return { w, umin: BigInt(umin), umax: BigInt(umax), smin: BigInt(smin), smax: BigInt(smax), t: { v: BigInt(tv), m: BigInt(tm) } };
 }
 
 function make(w: number, umin: bigint, umax: bigint, smin: bigint, smax: bigint, t: Tnum): Num {

@@ -26,6 +26,14 @@ export interface Slot {
   readonly val?: { readonly at: number; readonly size: number; readonly v: Val };
 }
 
+/** Bounds and constants of the registers as doubles, with the register values they describe. */
+export interface Derived {
+  readonly vals: readonly Val[];
+  readonly lo: readonly number[];
+  readonly hi: readonly number[];
+  readonly consts: readonly (readonly [number, number])[];
+}
+
 /** Register variables 0..10, then the symbolic mem length. */
 export const LEN = 11;
 export const NVARS = 12;
@@ -39,10 +47,17 @@ export const pointer = (region: number, n: Num): Val => ({ kind: 'ptr', region, 
 export class State {
   /** r0..r10, then the mem length (always a scalar). */
   regs: Val[];
-  /** Slot i holds frame-relative offsets [-512 + 8i, -512 + 8i + 8). */
+  /**
+   * Slot i holds frame-relative offsets [-512 + 8i, -512 + 8i + 8). Never changed in place (a
+   * store builds a new array), so clones share it.
+   */
   stack: (Slot | undefined)[];
+  /** Possibly shared with clones: read freely, change only through `wzone()`. */
   zone: Zone;
   aff: Affine;
+  /** Cached facts about `regs` (see derived()); valid only while the registers are the same. */
+  derived?: Derived;
+  private zoneShared = false;
 
   constructor(regs: Val[], stack: (Slot | undefined)[], zone: Zone, aff: Affine) {
     this.regs = regs;
@@ -51,13 +66,33 @@ export class State {
     this.aff = aff;
   }
 
+  /** A copy; the zone is copied lazily, by whichever of the two changes it first. */
   clone(): State {
-    return new State(this.regs.slice(), this.stack.slice(), this.zone.clone(), this.aff);
+    const c = new State(this.regs.slice(), this.stack, this.zone, this.aff);
+    c.derived = this.derived;
+    this.zoneShared = true;
+    c.zoneShared = true;
+    return c;
+  }
+
+  /** The zone, safe to change in place. */
+  wzone(): Zone {
+    if (this.zoneShared) {
+      this.zone = this.zone.clone();
+      this.zoneShared = false;
+    }
+    return this.zone;
+  }
+
+  /** Replaces the zone with one no other state holds. */
+  setZone(z: Zone): void {
+    this.zone = z;
+    this.zoneShared = false;
   }
 
   /** Forget every relation of variable x. */
   forgetRel(x: number): void {
-    this.zone.forget(x);
+    if (this.zone.mentions(x)) this.wzone().forget(x);
     this.aff = this.aff.forget(x);
   }
 
@@ -114,55 +149,81 @@ function slotLeq(x: Slot | undefined, y: Slot | undefined): boolean {
 }
 
 const EXACT = 2n ** 50n;
+const NEG_EXACT = -EXACT;
 const BIG_LIMIT = BigInt(LIMIT);
+const NEG_BIG_LIMIT = -BIG_LIMIT;
 
 /** Registers holding one known value (that the relations can use), with that value. */
-function constants(s: State): [number, number][] {
-  const out: [number, number][] = [];
+function constants(s: State): readonly (readonly [number, number])[] {
+  return derived(s).consts;
+}
+
+/**
+ * Register facts as doubles, computed once per set of register values: a state keeps them with
+ * the values they came from (clones share them), and they are recomputed when any register was
+ * replaced since (values are immutable, so identity tells).
+ */
+function derived(s: State): Derived {
+  const c = s.derived;
+  if (c !== undefined) {
+    let ok = true;
+    for (let r = 0; r < NVARS; r++) if (c.vals[r] !== s.regs[r]) { ok = false; break; }
+    if (ok) return c;
+  }
+  const lo: number[] = new Array<number>(NVARS), hi: number[] = new Array<number>(NVARS);
+  const consts: [number, number][] = [];
   for (let r = 0; r < NVARS; r++) {
     const v = s.regs[r];
-    if (v.kind !== 'uninit' && v.n.smin === v.n.smax && v.n.smin >= -EXACT && v.n.smin <= EXACT) out.push([r, Number(v.n.smin)]);
+    if (v.kind === 'uninit') { lo[r] = -Infinity; hi[r] = Infinity; continue; }
+    const { smin, smax } = v.n;
+    lo[r] = smin >= NEG_BIG_LIMIT ? Number(smin) : -Infinity;
+    hi[r] = smax <= BIG_LIMIT ? Number(smax) : Infinity;
+    if (smin === smax && smin >= NEG_EXACT && smin <= EXACT) consts.push([r, Number(smin)]);
   }
-  return out;
+  const d: Derived = { vals: s.regs.slice(), lo, hi, consts };
+  s.derived = d;
+  return d;
 }
 
 /**
  * The relations of s made explicit for a join: known constants become equalities and differences,
  * so that joining {p = 0, n = 180} with {p = 2, n = 179} yields p + 2n = 360.
  */
-function explicit(s: State, same: readonly boolean[], head: boolean, other?: State): { zone: Zone; aff: Affine } {
-  let zone = s.zone;
+function explicit(s: State, same: readonly boolean[], head: boolean, other: State | undefined, mods: number[]): { aff: Affine; touched: boolean } {
   let aff = s.aff;
   const consts = constants(s).filter(([r]) => same[r]);
+  if (consts.length === 0) return { aff, touched: false };
   const otherVars = other === undefined ? undefined : varsOf(other.aff);
-  if (consts.length > 0) {
-    // Differences of constants are set directly (no re-closure): joins stay sound, just less tight.
-    zone = zone.clone();
-    const d = zone.d;
-    const { lo, hi } = bounds(s);
-    const set = (i: number, j: number, v: number): void => {
-      if (v < d[i * NVARS + j] && Math.abs(v) <= LIMIT) d[i * NVARS + j] = v;
-    };
-    for (const [x, cx] of consts) {
-      // A constant against any bounded variable: x - y <= cx - min(y), y - x <= max(y) - cx.
-      for (let y = 0; y < NVARS; y++) {
-        if (y === x || !same[y]) continue;
-        if (lo[y] !== -Infinity) set(x, y, cx - lo[y]);
-        if (hi[y] !== Infinity) set(y, x, hi[y] - cx);
-      }
-      // Needed where the other side relates x; at a loop head also where the sides differ (that is
-      // where new equations come from); a constant both sides agree on stays known as an interval.
-      const o = other?.regs[x].n;
-      const agreed = o !== undefined && o.smin === o.smax && o.smin === BigInt(cx);
-      const want = (otherVars?.has(x) ?? false) || (head && !agreed);
-      if (!want || aff.rows.some((r) => r[x] === 1 && r[NVARS] === cx && r.every((v, j) => j === x || j === NVARS || v === 0))) continue;
-      const row = new Array<number>(NVARS).fill(0);
-      row[x] = 1;
-      aff = aff.add(row, cx) ?? aff;
+  // Differences of constants tighten the zone directly (no re-closure): joins stay sound, just
+  // less tight. They go to `mods` (bound by bound minima over s.zone), not into a copy of the zone.
+  const { lo, hi } = bounds(s);
+  const set = (i: number, j: number, v: number): void => {
+    const k = i * NVARS + j;
+    if (v < mods[k] && Math.abs(v) <= LIMIT) mods[k] = v;
+  };
+  for (const [x, cx] of consts) {
+    // A constant against any bounded variable: x - y <= cx - min(y), y - x <= max(y) - cx.
+    for (let y = 0; y < NVARS; y++) {
+      if (y === x || !same[y]) continue;
+      if (lo[y] !== -Infinity) set(x, y, cx - lo[y]);
+      if (hi[y] !== Infinity) set(y, x, hi[y] - cx);
     }
+    // Needed where the other side relates x; at a loop head also where the sides differ (that is
+    // where new equations come from); a constant both sides agree on stays known as an interval.
+    const o = other?.regs[x].n;
+    const agreed = o !== undefined && o.smin === o.smax && o.smin === BigInt(cx);
+    const want = (otherVars?.has(x) ?? false) || (head && !agreed);
+    if (!want || aff.rows.some((r) => r[x] === 1 && r[NVARS] === cx && r.every((v, j) => j === x || j === NVARS || v === 0))) continue;
+    const row = new Array<number>(NVARS).fill(0);
+    row[x] = 1;
+    aff = aff.add(row, cx) ?? aff;
   }
-  return { zone, aff };
+  return { aff, touched: true };
 }
+
+/** Scratch bound minima for explicit() (all Infinity between uses). */
+const MODS_A: number[] = new Array<number>(NVARS * NVARS).fill(Infinity);
+const MODS_B: number[] = new Array<number>(NVARS * NVARS).fill(Infinity);
 
 /**
  * Join (or widening); `head`: at a loop head, where constants also become equalities (the
@@ -177,19 +238,36 @@ function varsOf(aff: Affine): ReadonlySet<number> {
 function combine(a: State, b: State, widenWith: readonly bigint[] | undefined, head: boolean): State {
   const same = alignKinds(a, b);
   // Away from loop heads, a constant only becomes an equation where the other side relates it.
-  const ea = explicit(a, same, head, b), eb = explicit(b, same, head, a);
-  let za = ea.zone, zb = eb.zone, aa = ea.aff, ab = eb.aff;
-  let copied = false;
+  const ea = explicit(a, same, head, b, MODS_A), eb = explicit(b, same, head, a, MODS_B);
+  let aa = ea.aff, ab = eb.aff;
   for (let r = 0; r < NVARS; r++) {
     if (same[r]) continue;
-    if (!copied) { za = za.clone(); zb = zb.clone(); copied = true; }
-    za.forget(r); zb.forget(r);
     aa = aa.forget(r); ab = ab.forget(r);
   }
   const regs = a.regs.map((x, r) => joinVal(x, b.regs[r], widenWith));
-  const stack = a.stack.map((s, i) => joinSlot(s, b.stack[i], widenWith));
-  const zone = widenWith ? za.widen(zb) : za.join(zb);
-  return new State(regs, stack, zone, aa.join(ab));
+  // Stacks are never changed in place, so one array on both sides is its own join.
+  const stack = a.stack === b.stack ? a.stack : a.stack.map((s, i) => joinSlot(s, b.stack[i], widenWith));
+  // Zone join (or widening) of the zones tightened by explicit(), in one pass; the relations of
+  // registers whose meanings differ are dropped from the result (as from both sides before).
+  const da = a.zone.d, db = b.zone.d;
+  const out = new Array<number>(da.length);
+  for (let k = 0; k < da.length; k++) {
+    let x = da[k], y = db[k];
+    if (MODS_A[k] < x) x = MODS_A[k];
+    if (MODS_B[k] < y) y = MODS_B[k];
+    out[k] = widenWith ? (y <= x ? x : Infinity) : (x > y ? x : y);
+  }
+  for (let r = 0; r < NVARS; r++) {
+    if (same[r]) continue;
+    for (let k = 0; k < NVARS; k++) {
+      if (k === r) continue;
+      out[r * NVARS + k] = Infinity;
+      out[k * NVARS + r] = Infinity;
+    }
+  }
+  if (ea.touched) MODS_A.fill(Infinity);
+  if (eb.touched) MODS_B.fill(Infinity);
+  return new State(regs, stack, new Zone(NVARS, out), aa.join(ab));
 }
 
 export function joinStates(a: State, b: State, head = false): State {
@@ -201,9 +279,34 @@ export function widenStates(old: State, next: State, thresholds: readonly bigint
   return combine(old, next, thresholds, true);
 }
 
+function valEqual(x: Val, y: Val): boolean {
+  return x === y || (x.kind === y.kind && x.region === y.region && equalNum(x.n, y.n));
+}
+
+function slotEqual(x: Slot | undefined, y: Slot | undefined): boolean {
+  if (x === y) return true;
+  if (x === undefined || y === undefined || x.init !== y.init) return false;
+  const a = x.val, b = y.val;
+  if (a === b) return true;
+  return a !== undefined && b !== undefined && a.at === b.at && a.size === b.size && valEqual(a.v, b.v);
+}
+
+/** The same abstract state, component by component (so every transfer gives the same result). */
+export function stateEqual(a: State, b: State): boolean {
+  if (a === b) return true;
+  for (let r = 0; r < NVARS; r++) if (!valEqual(a.regs[r], b.regs[r])) return false;
+  if (a.stack !== b.stack) {
+    if (a.stack.length !== b.stack.length) return false;
+    for (let i = 0; i < a.stack.length; i++) if (!slotEqual(a.stack[i], b.stack[i])) return false;
+  }
+  const za = a.zone.d, zb = b.zone.d;
+  if (za !== zb) for (let i = 0; i < za.length; i++) if (za[i] !== zb[i]) return false;
+  return a.aff === b.aff || a.aff.equals(b.aff);
+}
+
 export function stateLeq(a: State, b: State): boolean {
   for (let r = 0; r < NVARS; r++) if (!valLeq(a.regs[r], b.regs[r])) return false;
-  for (let i = 0; i < a.stack.length; i++) if (!slotLeq(a.stack[i], b.stack[i])) return false;
+  if (a.stack !== b.stack) for (let i = 0; i < a.stack.length; i++) if (!slotLeq(a.stack[i], b.stack[i])) return false;
   // Relations only matter where b keeps the register's meaning.
   for (let r = 0; r < NVARS; r++) {
     if (a.regs[r].kind !== b.regs[r].kind || a.regs[r].region !== b.regs[r].region) {
@@ -212,20 +315,23 @@ export function stateLeq(a: State, b: State): boolean {
       }
     }
   }
-  const ea = explicit(a, a.regs.map((v) => v.kind !== 'uninit'), false);
-  return ea.zone.leq(b.zone) && a.aff.leq(b.aff, new Map(constants(a)));
+  const ea = explicit(a, a.regs.map((v) => v.kind !== 'uninit'), false, undefined, MODS_A);
+  const da = a.zone.d, db = b.zone.d;
+  let zoneLeq = true;
+  for (let k = 0; k < da.length; k++) {
+    const x = MODS_A[k] < da[k] ? MODS_A[k] : da[k];
+    if (x > db[k]) { zoneLeq = false; break; }
+  }
+  if (ea.touched) MODS_A.fill(Infinity);
+  return zoneLeq && a.aff.leq(b.aff, new Map(constants(a)));
 }
 
-/** Signed bounds of variable i as doubles (infinite when unknown or beyond exact range). */
-export function bounds(s: State): { lo: number[]; hi: number[] } {
-  const lo: number[] = [], hi: number[] = [];
-  for (let r = 0; r < NVARS; r++) {
-    const v = s.regs[r];
-    if (v.kind === 'uninit') { lo.push(-Infinity); hi.push(Infinity); continue; }
-    lo.push(v.n.smin >= -BIG_LIMIT ? Number(v.n.smin) : -Infinity);
-    hi.push(v.n.smax <= BIG_LIMIT ? Number(v.n.smax) : Infinity);
-  }
-  return { lo, hi };
+/**
+ * Signed bounds of variable i as doubles (infinite when unknown or beyond exact range). Shared:
+ * callers must not change the arrays.
+ */
+export function bounds(s: State): { readonly lo: readonly number[]; readonly hi: readonly number[] } {
+  return derived(s);
 }
 
 /**

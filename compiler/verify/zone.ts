@@ -7,15 +7,19 @@ export const LIMIT = 2 ** 52;
 
 export class Zone {
   readonly n: number;
-  /** d[i * n + j] bounds x_i - x_j; Infinity: no constraint. */
-  readonly d: Float64Array;
+  /**
+   * d[i * n + j] bounds x_i - x_j; Infinity: no constraint. A plain array, not a Float64Array:
+   * zones are copied at every branch and join, and V8 copies and collects small plain arrays of
+   * doubles far faster than typed arrays (each of which owns an ArrayBuffer).
+   */
+  readonly d: number[];
 
-  constructor(n: number, d?: Float64Array) {
+  constructor(n: number, d?: number[]) {
     this.n = n;
     if (d) {
       this.d = d;
     } else {
-      this.d = new Float64Array(n * n).fill(Infinity);
+      this.d = new Array<number>(n * n).fill(Infinity);
       for (let i = 0; i < n; i++) this.d[i * n + i] = 0;
     }
   }
@@ -32,6 +36,13 @@ export class Zone {
 
   get(i: number, j: number): number {
     return this.d[i * this.n + j];
+  }
+
+  /** Whether some constraint involves x. */
+  mentions(x: number): boolean {
+    const { n, d } = this;
+    for (let k = 0; k < n; k++) if (k !== x && (d[x * n + k] !== Infinity || d[k * n + x] !== Infinity)) return true;
+    return false;
   }
 
   forget(x: number): void {
@@ -101,15 +112,17 @@ export class Zone {
   }
 
   join(o: Zone): Zone {
-    const out = new Float64Array(this.d.length);
-    for (let i = 0; i < out.length; i++) out[i] = Math.max(this.d[i], o.d[i]);
+    const a = this.d, b = o.d;
+    const out = a.slice();
+    for (let i = 0; i < out.length; i++) if (b[i] > out[i]) out[i] = b[i];
     return new Zone(this.n, out);
   }
 
   /** Keeps the constraints that still hold (standard zone widening). */
   widen(next: Zone): Zone {
-    const out = new Float64Array(this.d.length);
-    for (let i = 0; i < out.length; i++) out[i] = next.d[i] <= this.d[i] ? this.d[i] : Infinity;
+    const a = this.d, b = next.d;
+    const out = a.slice();
+    for (let i = 0; i < out.length; i++) if (b[i] > a[i]) out[i] = Infinity;
     return new Zone(this.n, out);
   }
 
