@@ -10,7 +10,10 @@
 import { disasmInsn } from '../compiler/disasm.js';
 import { classify, isInvalid } from '../compiler/opcodes.js';
 import type { Program } from '../compiler/program.js';
-import { FAULT_WRITE, GLOBAL, EXPORT_MEMORY, EXPORT_RUN, IMPORT_HELPER, IMPORT_MODULE, KIND_OF_CODE, REG_DUMP_OFFSET, STATUS_OK, STATUS_STOPPED } from '../backends/wasm/abi.js';
+import {
+  FAULT_WRITE, GLOBAL, EXPORT_MEMORY, EXPORT_RUN_I32, IMPORT_HELPER, IMPORT_MODULE, KIND_OF_CODE, REG_DUMP_OFFSET,
+  RUN_RECORD_OFFSET, STATUS_OK, STATUS_STOPPED,
+} from '../backends/wasm/abi.js';
 import { compileToWasm, type CompiledWasm } from '../backends/wasm/compile.js';
 import type { Engine, Runnable } from './engine.js';
 import { FAULT_CODES, FAULT_TITLE, HelperError, type Fault, type RunResult } from './errors.js';
@@ -37,15 +40,17 @@ export class WasmRunError extends Error {
 export { compileToWasm, type CompiledWasm, type WasmCompileOptions, type WasmCompileStats } from '../backends/wasm/compile.js';
 
 export const DEFAULT_BUDGET = 100_000_000;
-const MAX_BUDGET = (1n << 63n) - 1n;
+/** Budgets from here up (Infinity included) turn the budget off: the module compares unsigned. */
+const MAX_BUDGET = 2 ** 63;
+const TWO_32 = 2 ** 32;
 const CALLX = 0x8d;
+const NO_REGIONS: readonly RegionSpec[] = [];
 
 // The interpreter's titles (runtime/interp.ts keeps its table private).
 interface Exports {
   memory: WebAssembly.Memory;
-  run: () => bigint;
-  budget: WebAssembly.Global;
-  memLen: WebAssembly.Global;
+  /** abi.ts EXPORT_RUN_I32: no BigInt crosses the boundary on the way in. */
+  run: (memLen: number, budgetLo: number, budgetHi: number) => number;
   status: WebAssembly.Global;
   faultPc: WebAssembly.Global;
   faultAddr: WebAssembly.Global;
@@ -60,14 +65,12 @@ function exportsOf(instance: WebAssembly.Instance): Exports {
     return v;
   };
   const memory = e[EXPORT_MEMORY];
-  const run = e[EXPORT_RUN];
+  const run = e[EXPORT_RUN_I32];
   if (!(memory instanceof WebAssembly.Memory)) throw new WasmRunError(`the module does not export '${EXPORT_MEMORY}'`);
-  if (typeof run !== 'function') throw new WasmRunError(`the module does not export '${EXPORT_RUN}'`);
+  if (typeof run !== 'function') throw new WasmRunError(`the module does not export '${EXPORT_RUN_I32}'`);
   return {
     memory,
-    run: run as () => bigint,
-    budget: g(GLOBAL.budget),
-    memLen: g(GLOBAL.memLen),
+    run: run as Exports['run'],
     status: g(GLOBAL.status),
     faultPc: g(GLOBAL.faultPc),
     faultAddr: g(GLOBAL.faultAddr),
@@ -81,7 +84,12 @@ function exportsOf(instance: WebAssembly.Instance): Exports {
  */
 export class WasmInstance implements Runnable {
   private exp: Exports | undefined;
+  /** Views of the instance's memory, renewed when it grows (growing detaches the old buffer). */
   private bytes: Uint8Array = new Uint8Array(0);
+  private words = new Uint32Array(0);
+  private view = new DataView(new ArrayBuffer(0));
+  /** The data sections a run can change (read-only ones keep their data segments' bytes). */
+  private readonly restore: { bytes: Uint8Array; at: number }[];
   /** Per run: the mem length (-1 without mem), the table for helpers and fault messages. */
   private memLen = -1;
   private table: RegionTable | undefined;
@@ -92,7 +100,9 @@ export class WasmInstance implements Runnable {
     readonly program: Program,
     readonly compiled: CompiledWasm,
     readonly helpers: HelperRegistry,
-  ) {}
+  ) {
+    this.restore = program.data.flatMap((d, i) => (d.writable ? [{ bytes: d.bytes, at: compiled.layout.dataBase[i] }] : []));
+  }
 
   /** The import object for this instance's module. */
   imports(): WebAssembly.Imports {
@@ -112,35 +122,38 @@ export class WasmInstance implements Runnable {
     return this.exp;
   }
 
+  // The per-run path: everything here is paid on every run of a program that may take well under
+  // a microsecond, so no BigInt and no global access unless the run faults.
   run(opts: WasmRunOptions = {}): RunResult {
     const budget = opts.budget ?? DEFAULT_BUDGET;
     if (!(budget >= 0)) throw new RangeError(`budget must be a non-negative number of instructions (is ${budget})`);
     const { layout } = this.compiled;
-    const host = this.hostRegions(opts.regions ?? []);
+    const host = this.compiled.hostRegions.length === 0 && (opts.regions === undefined || opts.regions.length === 0)
+      ? NO_REGIONS
+      : this.hostRegions(opts.regions ?? NO_REGIONS);
     const mem = opts.mem;
-    this.memLen = mem ? mem.length : -1;
-    this.ensureMemory(layout.memBase + (mem ? mem.length : 0));
+    const memLen = mem ? mem.length : -1;
+    this.memLen = memLen;
+    const end = layout.memBase + (mem ? mem.length : 0);
+    if (end > this.bytes.length) this.ensureMemory(end);
     const u8 = this.bytes;
-    u8.fill(0, layout.stackBase, layout.stackTop);
-    this.program.data.forEach((s, i) => u8.set(s.bytes, layout.dataBase[i]));
-    host.forEach((h, i) => u8.set(h.bytes, layout.hostBase[i]));
+    if (this.compiled.writesStack) u8.fill(0, layout.stackBase, layout.stackTop);
+    for (const d of this.restore) u8.set(d.bytes, d.at);
+    for (let i = 0; i < host.length; i++) u8.set(host[i].bytes, layout.hostBase[i]);
     if (mem) u8.set(mem, layout.memBase);
     this.table = undefined;
     this.hostDetail = '';
 
-    const x = this.x;
-    const initial = budget === Infinity || budget >= 2 ** 63 ? MAX_BUDGET : BigInt(Math.floor(budget));
-    x.budget.value = initial;
-    x.memLen.value = BigInt(this.memLen);
-    x.faultSize.value = 0;
-    const r0 = x.run();
-    const steps = Number(initial - BigInt.asUintN(64, x.budget.value as bigint));
+    const initial = budget >= MAX_BUDGET ? MAX_BUDGET : Math.floor(budget);
+    const status = this.x.run(memLen, initial % TWO_32, Math.floor(initial / TWO_32));
+    const rec = RUN_RECORD_OFFSET >> 2;
+    const steps = this.words[rec + 2] + this.words[rec + 3] * TWO_32;
     // Host regions are the host's memory: hand back what the program wrote there.
-    host.forEach((h, i) => {
-      if (h.writable) h.bytes.set(this.bytes.subarray(layout.hostBase[i], layout.hostBase[i] + h.bytes.length));
-    });
-    const status = x.status.value as number;
-    if (status === STATUS_OK || status === STATUS_STOPPED) return { ok: true, r0: BigInt.asUintN(64, r0), steps };
+    for (let i = 0; i < host.length; i++) {
+      const h = host[i];
+      if (h.writable) h.bytes.set(u8.subarray(layout.hostBase[i], layout.hostBase[i] + h.bytes.length));
+    }
+    if (status === STATUS_OK || status === STATUS_STOPPED) return { ok: true, r0: this.view.getBigUint64(RUN_RECORD_OFFSET, true), steps };
     return { ok: false, fault: this.fault(status, budget), steps };
   }
 
@@ -168,7 +181,11 @@ export class WasmInstance implements Runnable {
         throw new WasmRunError(`cannot grow the instance's memory to ${end} bytes for this run's mem`);
       }
     }
-    if (this.bytes.buffer !== memory.buffer) this.bytes = new Uint8Array(memory.buffer);
+    if (this.bytes.buffer !== memory.buffer) {
+      this.bytes = new Uint8Array(memory.buffer);
+      this.words = new Uint32Array(memory.buffer);
+      this.view = new DataView(memory.buffer);
+    }
   }
 
   /** The run's regions as views of the instance's memory (helpers and fault messages). */

@@ -18,6 +18,13 @@ export const IMPORT_HELPER = 'helper';
 export const EXPORT_MEMORY = 'memory';
 /** run() -> i64: runs the program once; the result is r0 when `status` is 0 or STATUS_STOPPED. */
 export const EXPORT_RUN = 'run';
+/**
+ * run_i32(mem_len: i32, budget_lo: i32, budget_hi: i32) -> i32 status: `run` for hosts where
+ * i64 values are costly to pass (JavaScript: each global access or i64 result is a BigInt). It
+ * sets `mem_len` (0xffffffff: no mem, else the unsigned length) and `budget` (hi:lo), runs, writes
+ * r0 and the budget charged to the run record and returns `status`.
+ */
+export const EXPORT_RUN_I32 = 'run_i32';
 
 /** Exported globals (mutable unless noted). */
 export const GLOBAL = {
@@ -60,6 +67,9 @@ export const REGION_WRITABLE = 1;
 export const REGION_RUNTIME_SIZED = 2;
 /** r0..r10 as 11 little-endian u64, written by a `fault` terminator (a path the verifier proved faulting). */
 export const REG_DUMP_OFFSET = 0xff00;
+/** The run record run_i32 writes: r0 (u64) at +0, the budget charged (u64) at +8. */
+export const RUN_RECORD_OFFSET = 0xfe00;
+export const RUN_RECORD_BYTES = 16;
 
 /** Fault kind of a status code. */
 export const KIND_OF_CODE: ReadonlyMap<number, FaultKind> = new Map(

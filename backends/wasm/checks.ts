@@ -8,12 +8,13 @@
 // - 'proven': no check; the address is the low half plus the offset.
 // - 'check' with a known region: the inline compare against that region only. Its failure is not
 //   yet a fault (the flat address space lets an out-of-range pointer land in another region, and
-//   the interpreter allows that), so it calls the module's full search, which faults if nothing
+//   the interpreter allows that), so it goes on to the full search, which faults if nothing
 //   fits. The inline compare is also used, with a guessed region, when the region is unknown:
 //   the stack for r10-based accesses, else mem.
-// - The full search ($find_<size>_<r|w>): unrolled compares over every region, mem first; it
-//   returns the address, or records the fault (kind, pc, address, size) and returns 0 (never a
-//   valid address: regions start at 0x10000) so the caller unwinds.
+// - The full search: compares over every other region, mem first, inline after the failed guess
+//   (so the hot path holds no call), or, for modules with many regions, a call of
+//   $find_<size>_<r|w>, which returns the address, or records the fault (kind, pc, address,
+//   size) and returns 0 (never a valid address: regions start at 0x10000) so the caller unwinds.
 //
 // Static regions compare against constants; mem's limits live in globals that `run` computes
 // from mem_len, because mem's size is only known per run.
@@ -42,6 +43,8 @@ export interface CheckGlobals {
 }
 
 const LOG2: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
+/** Up to this many regions a failed guess searches inline; beyond, it calls a search function. */
+const INLINE_SEARCH_MAX_REGIONS = 6;
 
 export class MemoryChecks {
   /** Function index of each search variant ((log2 size) * 2 + write), -1 until first used. */
@@ -50,6 +53,8 @@ export class MemoryChecks {
   private readonly byName = new Map<string, ModuleRegion>();
   private readonly stack: ModuleRegion;
   private readonly mem: ModuleRegion;
+  /** mem first: most unpredicted accesses go there. */
+  private readonly searchOrder: readonly ModuleRegion[];
 
   constructor(
     readonly regions: readonly ModuleRegion[],
@@ -60,12 +65,18 @@ export class MemoryChecks {
     for (const r of regions) if (!this.byName.has(r.name)) this.byName.set(r.name, r);
     this.stack = regions[0];
     this.mem = regions[regions.length - 1];
+    this.searchOrder = [this.mem, ...regions.filter((r) => r !== this.mem)];
   }
 
   /**
-   * Emits code leaving the checked i32 address of (base + off) on the stack, for a load or store
-   * at memory offset 0. On failure the code branches to `exitDepth()` (computed after the emitted
-   * frames are open) with the fault recorded. `scratch` is an i64 local, `addr` an i32 local.
+   * Emits code leaving an i32 address on the stack for a load or store whose memarg offset is the
+   * returned value: the address plus that offset is the checked address of (base + off). A
+   * non-negative `off` goes into the memarg (V8 folds it into the addressing mode, and the hot
+   * path is then the base's low half alone); that is exact because every region starts above
+   * 0x10000 > any eBPF offset, so an address that passed has base = address - off >= 0 and the
+   * memarg's unwrapped 33-bit sum is the address itself.
+   * On failure the code records the fault and calls `leave` to emit what ends the run from there.
+   * `scratch` is an i64 local, `addr` an i32 local.
    */
   address(
     fb: FunctionBuilder,
@@ -77,39 +88,87 @@ export class MemoryChecks {
     pc: number,
     scratch: number,
     addr: number,
-    exitDepth: () => number,
+    leave: () => void,
     baseReg: Reg,
-  ): void {
+  ): number {
+    const memarg = off >= 0 ? off : 0;
     if (access.verdict === 'proven') {
       fb.localGet(baseLocal).i32WrapI64();
-      if (off !== 0) fb.i32Const(off).i32Add();
-      return;
+      if (off < 0) fb.i32Const(off).i32Add();
+      return memarg;
     }
     const known = access.region !== undefined ? this.byName.get(access.region) : undefined;
     const guess = known ?? (baseReg === 10 ? this.stack : this.mem);
-    const find = this.findFunction(size, write);
     if (write && !guess.writable) {
       // Never valid in the guessed region: straight to the search, which names the fault.
-      this.slowPath(fb, baseLocal, off, pc, find, addr, exitDepth);
-      return;
+      fb.localGet(baseLocal);
+      if (off !== 0) fb.i64Const(off).i64Add();
+      fb.localSet(scratch);
+      this.search(fb, scratch, size, write, pc, memarg, addr, leave, undefined);
+      return memarg;
     }
-    // t = A - base; t <u lim ? base + t : search(A)
+    // t = A - base; t <u lim ? (address) : search(A)
     fb.localGet(baseLocal).i64Const(off - guess.base).i64Add().localTee(scratch);
     this.lim(fb, guess, size);
     fb.i64LtU().if('i32');
-    fb.localGet(scratch).i32WrapI64();
-    if (guess.base !== 0) fb.i32Const(guess.base).i32Add();
+    if (off >= 0) fb.localGet(baseLocal).i32WrapI64();
+    else {
+      fb.localGet(scratch).i32WrapI64();
+      if (guess.base !== 0) fb.i32Const(guess.base).i32Add();
+    }
     fb.else();
-    fb.localGet(scratch).i64Const(guess.base).i64Add().i32Const(pc).call(find);
-    fb.localTee(addr).i32Eqz().brIf(exitDepth()).localGet(addr);
+    fb.localGet(scratch).i64Const(guess.base).i64Add().localSet(scratch);
+    this.search(fb, scratch, size, write, pc, memarg, addr, leave, guess);
     fb.end();
+    return memarg;
   }
 
-  private slowPath(fb: FunctionBuilder, baseLocal: number, off: number, pc: number, find: number, addr: number, exitDepth: () => number): void {
-    fb.localGet(baseLocal);
-    if (off !== 0) fb.i64Const(off).i64Add();
-    fb.i32Const(pc).call(find);
-    fb.localTee(addr).i32Eqz().brIf(exitDepth()).localGet(addr);
+  /**
+   * The slow path: the 64-bit address A is in `scratch`; leaves A - memarg (an i32) on the stack,
+   * or records the fault and branches to the exit. Inline compares when the module has few
+   * regions, so the hot path around it holds no call (V8 would spill every value live across a
+   * call, on the hot path too: it cannot know the call is rare); a call of the module's search
+   * function otherwise.
+   */
+  private search(
+    fb: FunctionBuilder, scratch: number, size: 1 | 2 | 4 | 8, write: boolean, pc: number, memarg: number,
+    addr: number, leave: () => void, skip: ModuleRegion | undefined,
+  ): void {
+    if (this.regions.length > INLINE_SEARCH_MAX_REGIONS) {
+      fb.localGet(scratch).i32Const(pc).call(this.findFunction(size, write));
+      fb.localTee(addr).i32Eqz().if();
+      leave();
+      fb.end().localGet(addr);
+      if (memarg !== 0) fb.i32Const(memarg).i32Sub();
+      return;
+    }
+    const g = this.globals;
+    const info = size | (write ? FAULT_WRITE : 0);
+    const record = (code: number): void => {
+      fb.i32Const(code).globalSet(g.status).i32Const(pc).globalSet(g.faultPc);
+      fb.localGet(scratch).globalSet(g.faultAddr).i32Const(info).globalSet(g.faultSize);
+    };
+    fb.block('i32');
+    // A region the guess already ruled out cannot match: skip it, unless a read-only guess was
+    // skipped for a write (then it is the one that names the permission fault).
+    for (const r of this.searchOrder) {
+      if (r === skip) continue;
+      fb.localGet(scratch).i64Const(r.base).i64Sub();
+      this.lim(fb, r, size);
+      fb.i64LtU().if();
+      if (write && !r.writable) {
+        record(FAULT_CODES.permission);
+        leave();
+      } else {
+        fb.localGet(scratch).i32WrapI64();
+        if (memarg !== 0) fb.i32Const(memarg).i32Sub();
+        fb.br(1);
+      }
+      fb.end();
+    }
+    record(FAULT_CODES['out-of-bounds']);
+    leave();
+    fb.end();
   }
 
   private lim(fb: FunctionBuilder, r: ModuleRegion, size: number): void {
@@ -142,9 +201,7 @@ export class MemoryChecks {
         fb.localGet(A).globalSet(g.faultAddr);
         fb.i32Const(info).globalSet(g.faultSize);
       };
-      // mem first: most unpredicted accesses go there.
-      const order = [this.mem, ...this.regions.filter((r) => r !== this.mem)];
-      for (const r of order) {
+      for (const r of this.searchOrder) {
         fb.localGet(A).i64Const(r.base).i64Sub();
         this.lim(fb, r, size);
         fb.i64LtU().if();

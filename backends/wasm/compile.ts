@@ -38,6 +38,12 @@ export interface CompiledWasm {
   ir: IrModule;
   hostRegions: readonly HostRegionDecl[];
   stats: WasmCompileStats;
+  /**
+   * Whether a run can write the stack: false when every store and atomic is proven to go to
+   * another region and no helper is called (a helper may write anywhere writable). A host that
+   * knows this need not zero the stack between runs: it stays as instantiation left it, zero.
+   */
+  writesStack: boolean;
 }
 
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
@@ -58,5 +64,18 @@ export function compileToWasm(program: Program, opts: WasmCompileOptions = {}): 
     ir,
     hostRegions,
     stats: { insns: program.insns.length, compileMs: now() - t0, irreducible: lowered.irreducible },
+    writesStack: writesStack(ir),
   };
+}
+
+function writesStack(m: IrModule): boolean {
+  for (const f of m.functions) {
+    for (const b of f.blocks) {
+      for (const i of b.insts) {
+        if (i.op === 'call' || i.op === 'callx') return true;
+        if ((i.op === 'store' || i.op === 'atomic') && !(i.access.verdict === 'proven' && i.access.region !== undefined && i.access.region !== 'stack')) return true;
+      }
+    }
+  }
+  return false;
 }

@@ -13,17 +13,24 @@
 // - Memory accesses go through checks.ts. Atomics become plain load/op/store: an instance runs
 //   one program on one thread, so nothing can observe the difference.
 // - Faults, budget exhaustion and a helper's request to stop record the ABI's status/fault record
-//   and branch to the function's exit block; a caller that sees a non-zero status after a call
-//   leaves the same way, so a run unwinds to `run` without a single Wasm trap.
+//   and return on the spot; a caller that sees a non-zero status after a call returns the same
+//   way, so a run unwinds to `run` without a single Wasm trap.
 // - The budget is an exported global, cached in a local by functions that charge it and written
-//   back around calls and at the exit.
+//   back around calls and at the exits. Charges are subtracted lazily (see `pending`), checks are
+//   skipped in the guarded fast copies of loops (structure.ts), and triangles fold into selects;
+//   none of this moves a fault or changes the amount charged (test/wasm-lowering.test.ts sweeps
+//   budgets against the IR interpreter).
+// - Non-negative eBPF offsets go into the memarg offset (checks.ts says why that is exact).
+// - The IR's 32-bit values stay in i64 locals, wrapped and extended around i32 operations: V8's
+//   optimizing tier removes those pairs (wrap of extend, and x64's implicit zero-extension), so
+//   i32 shadow locals would buy nothing after tier-up.
 import type { Access, BinOp, Block, Cond, Inst, IrFunction, IrModule, Operand, Reg, Terminator } from '../../compiler/ir/ir.js';
 import { FAULT_CODES } from '../../runtime/errors.js';
 import { MAX_CALL_DEPTH, STACK_FRAME, STACK_SIZE } from '../../runtime/layout.js';
 import { layoutRegions, type RegionSpec } from '../../runtime/regions.js';
 import {
-  EXPORT_MEMORY, EXPORT_RUN, GLOBAL, IMPORT_HELPER, IMPORT_MODULE, REGION_ENTRY_BYTES,
-  REGION_RUNTIME_SIZED, REGION_TABLE_OFFSET, REGION_WRITABLE, REG_DUMP_OFFSET,
+  EXPORT_MEMORY, EXPORT_RUN, EXPORT_RUN_I32, GLOBAL, IMPORT_HELPER, IMPORT_MODULE, REGION_ENTRY_BYTES,
+  REGION_RUNTIME_SIZED, REGION_TABLE_OFFSET, REGION_WRITABLE, REG_DUMP_OFFSET, RUN_RECORD_OFFSET,
 } from './abi.js';
 import { MemoryChecks, type ModuleRegion } from './checks.js';
 import type { FunctionBuilder, ValType } from './encode.js';
@@ -123,7 +130,7 @@ export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule
   const checks = new MemoryChecks(
     layout.regions,
     { status: G_STATUS, faultPc: G_FAULT_PC, faultAddr: G_FAULT_ADDR, faultSize: G_FAULT_SIZE, memLim: G_MEM_LIM },
-    runIndex + 1,
+    runIndex + 2, // after run and run_i32
   );
   const ctx: Ctx = { m, layout, checks, firstFunc };
   const irreducible: string[] = [];
@@ -132,8 +139,15 @@ export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule
     if (new FunctionLowering(ctx, fn, fb).lower()) irreducible.push(fn.name);
   });
   emitRun(mb, layout, firstFunc);
+  emitRunI32(mb, runIndex);
   checks.emitFindFunctions(mb);
   mb.addData(REGION_TABLE_OFFSET, regionTable(layout));
+  // The data sections' initial bytes (zeros need no segment: memory starts zeroed).
+  m.data.forEach((d, i) => {
+    let n = d.bytes.length;
+    while (n > 0 && d.bytes[n - 1] === 0) n--;
+    if (n > 0) mb.addData(layout.dataBase[i], d.bytes.subarray(0, n));
+  });
   return { bytes: mb.build(), layout, irreducible };
 }
 
@@ -152,7 +166,7 @@ interface Ctx {
 
 /** The informative region table in the control area below the first region (abi.ts). */
 function regionTable(layout: ModuleLayout): Uint8Array {
-  const room = Math.floor((REG_DUMP_OFFSET - REGION_TABLE_OFFSET - 4) / REGION_ENTRY_BYTES);
+  const room = Math.floor((RUN_RECORD_OFFSET - REGION_TABLE_OFFSET - 4) / REGION_ENTRY_BYTES);
   if (layout.regions.length > room) {
     throw new RangeError(`the program has ${layout.regions.length} regions; a Wasm module's region table holds at most ${room}`);
   }
@@ -175,7 +189,7 @@ function regionTable(layout: ModuleLayout): Uint8Array {
 function emitRun(mb: ModuleBuilder, layout: ModuleLayout, entry: number): void {
   const fb = mb.addFunction('run', [], ['i64'], { export: EXPORT_RUN });
   const x = fb.addLocal('i64');
-  fb.i32Const(0).globalSet(G_STATUS);
+  fb.i32Const(0).globalSet(G_STATUS).i32Const(0).globalSet(G_FAULT_SIZE);
   [1, 2, 4, 8].forEach((s, i) => {
     // lim = max(0, len - s + 1); len = -1 (no mem) gives 0 for every size.
     fb.globalGet(G_MEM_LEN).i64Const(s - 1).i64Sub().localTee(x);
@@ -189,6 +203,17 @@ function emitRun(mb: ModuleBuilder, layout: ModuleLayout, entry: number): void {
   for (let r = 3; r <= 9; r++) fb.i64Const(0);
   fb.i64Const(layout.stackTop).call(entry);
   for (let r = 1; r <= 5; r++) fb.drop();
+}
+
+/** run_i32(mem_len, budget_lo, budget_hi) -> status (abi.ts EXPORT_RUN_I32). */
+function emitRunI32(mb: ModuleBuilder, run: number): void {
+  const fb = mb.addFunction('run_i32', ['i32', 'i32', 'i32'], ['i32'], { export: EXPORT_RUN_I32 });
+  const initial = fb.addLocal('i64');
+  fb.localGet(0).i32Const(-1).i32Eq().if('i64').i64Const(-1).else().localGet(0).i64ExtendI32U().end().globalSet(G_MEM_LEN);
+  fb.localGet(2).i64ExtendI32U().i64Const(32).i64Shl().localGet(1).i64ExtendI32U().i64Or().localTee(initial).globalSet(G_BUDGET);
+  fb.i32Const(0).call(run).i64Store(RUN_RECORD_OFFSET, 0);
+  fb.i32Const(0).localGet(initial).globalGet(G_BUDGET).i64Sub().i64Store(RUN_RECORD_OFFSET + 8, 0);
+  fb.globalGet(G_STATUS);
 }
 
 // Wasm opcodes of the IR's binary operations that map one to one, per width.
@@ -227,8 +252,25 @@ class FunctionLowering {
   private readonly a: number; // i32 scratch
   private readonly a2: number; // i32 scratch
   private readonly label: number; // dispatcher label (i32)
+  private readonly sel: number; // condition of a folded triangle (i32)
   private readonly bud: number; // cached budget (i64), -1 when the function charges none
   private readonly exitDepth = (): number => this.fb.labelDepth - 2;
+  private readonly abandon = (): void => this.leave(false);
+  /**
+   * Budget charged by the blocks on the way here but not yet subtracted from `bud`: a compile-time
+   * constant, because every block reached with some still pending has one predecessor (the code
+   * emitted just before it). Each block's check compares `bud` against pending + its own cost,
+   * which is exactly the original check on the subtracted value, and the subtraction itself
+   * happens once per edge into a merge or loop header (and before calls and exits). In a loop of
+   * several blocks, that makes the budget's dependency chain one subtraction per iteration
+   * instead of one per block, and the checks independent of each other.
+   */
+  private pending = 0;
+  private reachable = true;
+  /** Emitting a block of a fast loop copy: its charges cannot run out (structure.ts). */
+  private unchecked = false;
+  /** Per open frame: the pending charge where an `if` began (its else arm starts there), else -1. */
+  private readonly frames: number[] = [];
 
   constructor(
     private readonly ctx: Ctx,
@@ -248,6 +290,7 @@ class FunctionLowering {
     this.a = fb.addLocal('i32');
     this.a2 = fb.addLocal('i32');
     this.label = fb.addLocal('i32');
+    this.sel = fb.addLocal('i32');
   }
 
   /** Returns whether the function needed the dispatcher. */
@@ -257,11 +300,12 @@ class FunctionLowering {
     fn.blocks.forEach((b, i) => {
       if (b.id !== i) throw new RangeError(`${fn.name}: blocks[${i}] has id ${b.id}`);
     });
-    const shape = structureFunction(fn);
+    const shape = structureFunction(fn, { foldable: this.foldable, fastLoops: this.bud >= 0 });
     fb.localGet(this.fp).localSet(this.regLocal[10]);
     if (this.bud >= 0) fb.globalGet(G_BUDGET).localSet(this.bud);
-    fb.block(); // the exit: faults, stops and returns all leave through it
+    fb.block(); // the exit of `ret` (faults and stops return where they happen: see leave())
     for (const c of shape.cmds) this.cmd(c);
+    if (this.reachable) this.settle();
     fb.end();
     if (this.bud >= 0) fb.localGet(this.bud).globalSet(G_BUDGET);
     for (let r = 0; r <= 5; r++) fb.localGet(r);
@@ -271,22 +315,77 @@ class FunctionLowering {
   private cmd(c: Cmd): void {
     const fb = this.fb;
     switch (c.op) {
-      case 'block': fb.block(); break;
-      case 'loop': fb.loop(); break;
-      case 'end': fb.end(); break;
-      case 'else': fb.else(); break;
-      case 'br': fb.br(c.depth); break;
-      case 'code': this.code(this.fn.blocks[c.block]); break;
-      case 'if': this.cond(this.fn.blocks[c.block].term); fb.if(); break;
-      case 'exit': this.exit(this.fn.blocks[c.block].term); break;
-      case 'table': fb.localGet(this.label).brTable(c.depths, c.depths.length - 1); break;
-      case 'dispatchJump': fb.i32Const(c.value).localSet(this.label).br(c.depth); break;
+      case 'block':
+        this.frames.push(-1);
+        fb.block();
+        break;
+      case 'loop':
+        // Entered from before and by back edges: nothing may be pending at its header.
+        this.settle();
+        this.frames.push(-1);
+        fb.loop();
+        if (c.guard !== undefined && this.bud >= 0) fb.localGet(this.bud).i64Const(c.guard).i64LtU().brIf(1);
+        break;
+      case 'if':
+        this.cond(this.fn.blocks[c.block].term);
+        this.frames.push(this.pending);
+        fb.if();
+        break;
+      case 'else':
+        if (this.reachable) this.settle();
+        fb.else();
+        this.pending = this.frames[this.frames.length - 1];
+        this.reachable = true;
+        break;
+      case 'end':
+        // What follows an `end` can be reached from several places.
+        if (this.reachable) this.settle();
+        fb.end();
+        this.frames.pop();
+        this.pending = 0;
+        this.reachable = true;
+        break;
+      case 'br':
+        this.settle();
+        fb.br(c.depth);
+        this.reachable = false;
+        break;
+      case 'code':
+        this.unchecked = c.unchecked === true;
+        this.code(this.fn.blocks[c.block]);
+        this.unchecked = false;
+        break;
+      case 'exit':
+        this.exit(this.fn.blocks[c.block].term);
+        this.reachable = false;
+        break;
+      case 'table':
+        this.settle();
+        fb.localGet(this.label).brTable(c.depths, c.depths.length - 1);
+        this.reachable = false;
+        break;
+      case 'dispatchJump':
+        this.settle();
+        fb.i32Const(c.value).localSet(this.label).br(c.depth);
+        this.reachable = false;
+        break;
+      case 'fold':
+        this.fold(c.block, c.arm, c.onThen, c.unchecked === true);
+        break;
       case 'dispatchBr':
+        this.settle();
         fb.i32Const(c.then).i32Const(c.else);
         this.cond(this.fn.blocks[c.block].term);
         fb.select().localSet(this.label).br(c.depth);
+        this.reachable = false;
         break;
     }
+  }
+
+  /** Subtracts the pending charge from `bud`. */
+  private settle(): void {
+    if (this.pending !== 0 && this.bud >= 0) this.fb.localGet(this.bud).i64Const(this.pending).i64Sub().localSet(this.bud);
+    this.pending = 0;
   }
 
   private code(b: Block): void {
@@ -299,8 +398,31 @@ class FunctionLowering {
       // Dump r0..r10 so the host can name the address this instruction would have accessed.
       for (let r = 0; r <= 10; r++) fb.i32Const(0).localGet(this.regLocal[r]).i64Store(REG_DUMP_OFFSET + r * 8, 0);
       this.recordFault(FAULT_CODES[t.kind], t.pc);
+      this.leave(false);
+      return;
     }
+    this.settle();
     fb.br(this.exitDepth());
+  }
+
+  /**
+   * Ends the run from here (status already set): writes the budget back and returns r0 (a
+   * helper's or a callee's result, which a stopped run ends with) or 0, and zeros for r1..r5,
+   * which nobody reads after a non-zero status. A return, not a branch to the common exit: a
+   * branch would merge every register into the exit from every check, and those merges cost the
+   * hot path (V8 keeps all of them alive and in registers across each check).
+   */
+  private leave(keepR0: boolean): void {
+    const fb = this.fb;
+    if (this.bud >= 0) {
+      fb.localGet(this.bud);
+      if (this.pending !== 0) fb.i64Const(this.pending).i64Sub();
+      fb.globalSet(G_BUDGET);
+    }
+    if (keepR0) fb.localGet(this.regLocal[0]);
+    else fb.i64Const(0);
+    for (let r = 1; r <= 5; r++) fb.i64Const(0);
+    fb.return();
   }
 
   /** Pushes the i32 condition of a `br` terminator. */
@@ -341,49 +463,110 @@ class FunctionLowering {
     this.fb.i32Const(code).globalSet(G_STATUS).i32Const(pc).globalSet(G_FAULT_PC);
   }
 
-  private inst(i: Inst): void {
+  /** Pushes the i64 value a pure register definition computes. */
+  private value(i: PureInst): void {
     const fb = this.fb;
     switch (i.op) {
       case 'const':
-        fb.i64ConstParts(i.lo, i.hi).localSet(this.reg(i.dst));
+        fb.i64ConstParts(i.lo, i.hi);
         return;
       case 'addr': {
         const base = this.ctx.layout.dataBase[i.section];
         if (base === undefined) throw new RangeError(`${this.fn.name}: pc ${i.pc} refers to data section ${i.section}, which does not exist`);
-        fb.i64Const(base + i.offset).localSet(this.reg(i.dst));
+        fb.i64Const(base + i.offset);
         return;
       }
       case 'mov':
         fb.localGet(this.reg(i.src));
         if (i.w === 32) fb.i32WrapI64().i64ExtendI32U();
-        fb.localSet(this.reg(i.dst));
         return;
       case 'neg':
         if (i.w === 64) fb.i64Const(0).localGet(this.reg(i.src)).i64Sub();
         else fb.i32Const(0).localGet(this.reg(i.src)).i32WrapI64().i32Sub().i64ExtendI32U();
-        fb.localSet(this.reg(i.dst));
         return;
       case 'bin':
         this.bin(i.bin, i.w, i.a, i.b);
-        fb.localSet(this.reg(i.dst));
         return;
       case 'ext':
         this.ext(i.signed, i.bits, i.w, this.reg(i.src));
-        fb.localSet(this.reg(i.dst));
         return;
       case 'bswap':
         this.bswap(i.bits, this.reg(i.src));
+        return;
+    }
+  }
+
+  /**
+   * Whether `block` can run under a condition without branching (structure.ts `fold`): at most
+   * FOLD_MAX_INSTS pure definitions without division (nothing that can fault or touch memory),
+   * after at most a budget charge in first place.
+   */
+  private readonly foldable = (block: number): boolean => {
+    const insts = this.fn.blocks[block].insts;
+    let n = 0;
+    for (let k = 0; k < insts.length; k++) {
+      const i = insts[k];
+      if (i.op === 'budget' && k === 0) continue;
+      if (!(i.op in PURE_OPS) || (i.op === 'bin' && isDiv(i.bin)) || ++n > FOLD_MAX_INSTS) return false;
+    }
+    return true;
+  };
+
+  /**
+   * A folded triangle: `arm`'s charge and definitions take effect only when the branch would have
+   * gone there (each register keeps its old value through a select otherwise); its budget fault
+   * stays exact: it happens, at its pc, only on that path.
+   */
+  private fold(block: number, arm: number, onThen: boolean, unchecked: boolean): void {
+    const fb = this.fb;
+    const c = this.sel;
+    this.cond(this.fn.blocks[block].term);
+    if (!onThen) fb.i32Eqz();
+    fb.localSet(c);
+    for (const i of this.fn.blocks[arm].insts) {
+      if (i.op === 'budget') {
+        // Settles what is pending with the arm's charge when it runs: one subtraction.
+        if (!unchecked) {
+          fb.localGet(this.bud).i64Const(this.pending + i.cost).i64LtU().localGet(c).i32And().if();
+          this.recordFault(FAULT_CODES.budget, i.pc);
+          this.leave(false);
+          fb.end();
+        }
+        fb.localGet(this.bud).i64Const(this.pending + i.cost).i64Const(this.pending).localGet(c).select().i64Sub().localSet(this.bud);
+        this.pending = 0;
+        continue;
+      }
+      const d = i as PureInst;
+      const dst = this.reg(d.dst);
+      this.value(d);
+      fb.localGet(dst).localGet(c).select().localSet(dst);
+    }
+  }
+
+  private inst(i: Inst): void {
+    const fb = this.fb;
+    switch (i.op) {
+      case 'const':
+      case 'addr':
+      case 'mov':
+      case 'neg':
+      case 'bin':
+      case 'ext':
+      case 'bswap':
+        this.value(i);
         fb.localSet(this.reg(i.dst));
         return;
-      case 'load':
-        this.address(i.base, i.off, i.size, false, i);
-        fb.memAccess(LOAD[i.size][i.signed ? 1 : 0], 0, 0).localSet(this.reg(i.dst));
+      case 'load': {
+        const at = this.address(i.base, i.off, i.size, false, i);
+        fb.memAccess(LOAD[i.size][i.signed ? 1 : 0], at, 0).localSet(this.reg(i.dst));
         return;
-      case 'store':
-        this.address(i.base, i.off, i.size, true, i);
+      }
+      case 'store': {
+        const at = this.address(i.base, i.off, i.size, true, i);
         this.operand64(i.value);
-        fb.memAccess(STORE[i.size], 0, 0);
+        fb.memAccess(STORE[i.size], at, 0);
         return;
+      }
       case 'atomic':
         this.atomic(i);
         return;
@@ -397,7 +580,8 @@ class FunctionLowering {
         fb.localGet(r).i64Const(32).i64ShrU().i64Const(0).i64Ne().if();
         fb.localGet(r).globalSet(G_FAULT_ADDR);
         this.recordFault(FAULT_CODES['unknown-helper'], i.pc);
-        fb.br(this.exitDepth()).end();
+        this.leave(false);
+        fb.end();
         fb.i32Const(i.pc).globalSet(G_FAULT_PC).localGet(r).i32WrapI64();
         this.helperCall();
         return;
@@ -552,8 +736,9 @@ class FunctionLowering {
     this.fb.localGet(x).i32Const(8).i32Rotr().i32Const(0xff00ff00).i32And().i32Or();
   }
 
-  private address(base: Reg, off: number, size: 1 | 2 | 4 | 8, write: boolean, i: { pc: number; access: Access }): void {
-    this.ctx.checks.address(this.fb, this.reg(base), off, size, write, i.access, i.pc, this.t, this.a, this.exitDepth, base);
+  /** Pushes the i32 address operand; returns the memarg offset to use with it. */
+  private address(base: Reg, off: number, size: 1 | 2 | 4 | 8, write: boolean, i: { pc: number; access: Access }): number {
+    return this.ctx.checks.address(this.fb, this.reg(base), off, size, write, i.access, i.pc, this.t, this.a, this.abandon, base);
   }
 
   private atomic(i: Extract<Inst, { op: 'atomic' }>): void {
@@ -562,25 +747,25 @@ class FunctionLowering {
     const old = this.t2;
     const src = this.reg(i.src);
     const r0 = this.regLocal[0];
-    this.address(i.base, i.off, i.size, true, i);
+    const at = this.address(i.base, i.off, i.size, true, i);
     fb.localSet(addr);
     const load = i.size === 8 ? Op.I64Load : Op.I64Load32U;
     const store = i.size === 8 ? Op.I64Store : Op.I64Store32;
-    fb.localGet(addr).memAccess(load, 0, 0).localSet(old);
+    fb.localGet(addr).memAccess(load, at, 0).localSet(old);
     switch (i.aop) {
       case 'cmpxchg':
         // if (old == r0) *p = src; r0 = old (compared and returned at the access width)
         fb.localGet(old).localGet(r0);
         if (i.size === 4) fb.i64Const(0xffffffff).i64And();
-        fb.i64Eq().if().localGet(addr).localGet(src).memAccess(store, 0, 0).end();
+        fb.i64Eq().if().localGet(addr).localGet(src).memAccess(store, at, 0).end();
         fb.localGet(old).localSet(r0);
         return;
       case 'xchg':
-        fb.localGet(addr).localGet(src).memAccess(store, 0, 0);
+        fb.localGet(addr).localGet(src).memAccess(store, at, 0);
         fb.localGet(old).localSet(src);
         return;
       default:
-        fb.localGet(addr).localGet(old).localGet(src).plain(ATOMIC64[i.aop]).memAccess(store, 0, 0);
+        fb.localGet(addr).localGet(old).localGet(src).plain(ATOMIC64[i.aop]).memAccess(store, at, 0);
         if (i.fetch) fb.localGet(old).localSet(src);
     }
   }
@@ -590,7 +775,9 @@ class FunctionLowering {
     const fb = this.fb;
     for (let r = 1; r <= 5; r++) fb.localGet(this.regLocal[r]);
     fb.call(HELPER_FUNC).localSet(this.regLocal[0]);
-    fb.globalGet(G_STATUS).brIf(this.exitDepth());
+    fb.globalGet(G_STATUS).if();
+    this.leave(true);
+    fb.end();
   }
 
   private callLocal(func: number, pc: number): void {
@@ -602,25 +789,41 @@ class FunctionLowering {
     const limit = this.ctx.layout.stackTop - (MAX_CALL_DEPTH - 2) * STACK_FRAME;
     fb.localGet(this.fp).i64Const(limit).i64LtU().if();
     this.recordFault(FAULT_CODES['call-depth'], pc);
-    fb.br(this.exitDepth()).end();
+    this.leave(false);
+    fb.end();
+    this.settle();
     if (this.bud >= 0) fb.localGet(this.bud).globalSet(G_BUDGET);
     for (let r = 0; r <= 9; r++) fb.localGet(r);
     fb.localGet(this.fp).i64Const(STACK_FRAME).i64Sub();
     fb.call(this.ctx.firstFunc + func);
     for (let r = 5; r >= 0; r--) fb.localSet(r);
     if (this.bud >= 0) fb.globalGet(G_BUDGET).localSet(this.bud);
-    fb.globalGet(G_STATUS).brIf(this.exitDepth());
+    fb.globalGet(G_STATUS).if();
+    this.leave(true);
+    fb.end();
   }
 
+  /** Faults unless `bud` covers what is pending plus `cost`; then `cost` is pending too. */
   private budget(cost: number, pc: number): void {
     const fb = this.fb;
-    const bud = this.bud;
-    fb.localGet(bud).i64Const(cost).i64LtU().if();
+    if (!(Number.isSafeInteger(cost) && cost >= 0)) throw new RangeError(`${this.fn.name}: pc ${pc} charges ${cost}, not a budget cost`);
+    if (this.unchecked) {
+      this.pending += cost;
+      return;
+    }
+    fb.localGet(this.bud).i64Const(this.pending + cost).i64LtU().if();
     this.recordFault(FAULT_CODES.budget, pc);
-    fb.br(this.exitDepth()).end();
-    fb.localGet(bud).i64Const(cost).i64Sub().localSet(bud);
+    this.leave(false);
+    fb.end();
+    this.pending += cost;
   }
 }
+
+/** Register definitions without side effects (that cannot fault either). */
+type PureInst = Extract<Inst, { op: 'const' | 'addr' | 'mov' | 'neg' | 'bin' | 'ext' | 'bswap' }>;
+const PURE_OPS = { const: 1, addr: 1, mov: 1, neg: 1, bin: 1, ext: 1, bswap: 1 } as const;
+/** Longest arm a triangle folds: beyond, a predictable branch costs less than running both ways. */
+const FOLD_MAX_INSTS = 4;
 
 type DivOp = 'udiv' | 'sdiv' | 'urem' | 'srem';
 const DIV64: Record<DivOp, number> = { udiv: Op.I64DivU, sdiv: Op.I64DivS, urem: Op.I64RemU, srem: Op.I64RemS };

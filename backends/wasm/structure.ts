@@ -7,6 +7,19 @@
 // An irreducible graph (possible in untrusted input) becomes a dispatcher: a `loop` around a
 // `br_table` over a label local, each block ending by setting the label and continuing the loop.
 //
+// A triangle, a two-way branch one of whose arms is a block reached only from it that jumps on to
+// the other arm's target, becomes a `fold` when the caller says the arm can run branch-free (eBPF
+// has no select, so clang spells every `c ? a : b` that way; an unpredictable one costs a
+// mispredicted branch per run through it, where clang's own wasm32 output has a `select`).
+//
+// An innermost loop that charges the budget and makes no local calls can get a second, guarded
+// copy (`fastLoops`): block { loop(guard K) { fast copy } } loop { the original }, where K is what
+// one iteration can charge at most (every block of the loop once). The fast copy starts each
+// iteration with `budget >= K` or leaves for the original, which picks up at the same header with
+// the same state; while the guard holds no block of the loop can run out, so the fast copy's loop
+// blocks charge without checking and every fault still happens where it would have. The loop
+// then has one exit test less per block, which is what lets V8 keep it tight.
+//
 // The result is a flat command list for lower.ts to emit; br depths count only these frames, so
 // the caller may wrap the whole list in frames of its own. Iterative throughout: a long chain of
 // blocks must not exhaust the JS stack.
@@ -14,10 +27,11 @@ import type { BlockId, IrFunction } from '../../compiler/ir/ir.js';
 
 export type Cmd =
   | { op: 'block' }
-  | { op: 'loop' }
+  /** `guard`: the fast copy's loop: each iteration first leaves for the frame outside unless the budget holds `guard`. */
+  | { op: 'loop'; guard?: number }
   | { op: 'end' }
-  /** The block's instructions (not its terminator). */
-  | { op: 'code'; block: BlockId }
+  /** The block's instructions (not its terminator); `unchecked`: its charge cannot run out (fast copy). */
+  | { op: 'code'; block: BlockId; unchecked?: boolean }
   /** The condition of the block's `br` terminator, then `if`. */
   | { op: 'if'; block: BlockId }
   | { op: 'else' }
@@ -29,7 +43,20 @@ export type Cmd =
   /** Dispatcher: the label local := value, then `br depth`. */
   | { op: 'dispatchJump'; value: number; depth: number }
   /** Dispatcher: br_table over the label local. */
-  | { op: 'table'; depths: number[] };
+  | { op: 'table'; depths: number[] }
+  /**
+   * After the code of `block`: run the code of `arm` exactly when `block`'s `br` condition is
+   * `onThen`, without branching; control then goes on to `arm`'s target (the commands that follow
+   * treat `block` as a `jump` there).
+   */
+  | { op: 'fold'; block: BlockId; arm: BlockId; onThen: boolean; unchecked?: boolean };
+
+export interface StructureOptions {
+  /** Whether a block may be folded into its predecessor's branch (see `fold`). */
+  foldable?: (block: BlockId) => boolean;
+  /** Give innermost loops that charge the budget a guarded fast copy (see above). */
+  fastLoops?: boolean;
+}
 
 export interface Shape {
   cmds: Cmd[];
@@ -46,11 +73,15 @@ interface Analysis {
   idom: Int32Array;
   loopHeader: Uint8Array;
   merge: Uint8Array;
+  /** Per block: the arm folded into its branch (see `fold`), or -1. */
+  fold: Int32Array;
+  preds: Int32Array;
+  predStart: Int32Array;
   irreducible: boolean;
 }
 
 // Typed arrays throughout: this runs once per function on the JIT path.
-function analyze(fn: IrFunction): Analysis {
+function analyze(fn: IrFunction, foldable: ((block: BlockId) => boolean) | undefined): Analysis {
   const n = fn.blocks.length;
   // Successors as two slots per block (-1: none); a br whose arms agree has one.
   const succ = new Int32Array(2 * n).fill(-1);
@@ -149,9 +180,27 @@ function analyze(fn: IrFunction): Analysis {
       else irreducible = true;
     }
   }
+  // Triangles to fold: the arm's edge into the join is then gone, which may leave the join with a
+  // single forward predecessor (emitted inline, no `block` needed).
+  const fold = new Int32Array(n).fill(-1);
+  if (foldable !== undefined && !irreducible) {
+    for (const x of order) {
+      const t = fn.blocks[x].term;
+      if (t.op !== 'br' || t.then === t.else) continue;
+      for (const [arm, other] of [[t.then, t.else], [t.else, t.then]]) {
+        const at = fn.blocks[arm].term;
+        const single = predStart[arm + 1] - predStart[arm] === 1;
+        if (arm !== x && single && !loopHeader[arm] && rpo[arm] > rpo[x] && at.op === 'jump' && at.target === other && foldable(arm)) {
+          fold[x] = arm;
+          if (rpo[other] > rpo[arm]) forwardIn[other]--;
+          break;
+        }
+      }
+    }
+  }
   const merge = new Uint8Array(n);
   for (const b of order) if (forwardIn[b] >= 2) merge[b] = 1;
-  return { order, rpo, idom, loopHeader, merge, irreducible };
+  return { order, rpo, idom, loopHeader, merge, fold, preds, predStart, irreducible };
 }
 
 // Frame kinds on the structuring stack; `node` is the block a frame belongs to.
@@ -165,12 +214,16 @@ const T_WITHIN = 1;
 const T_END = 2;
 const T_ELSE = 3;
 const T_BRANCH = 4;
+const T_LOOP_END = 5;
 
-export function structureFunction(fn: IrFunction): Shape {
-  const a = analyze(fn);
+/** Largest loop (instructions, tails included) that gets a fast copy: the copy doubles its code. */
+const FAST_LOOP_MAX_INSTS = 600;
+
+export function structureFunction(fn: IrFunction, opts: StructureOptions = {}): Shape {
+  const a = analyze(fn, opts.foldable);
   if (a.irreducible) return { cmds: dispatcher(fn, a), irreducible: true, order: a.order };
 
-  const { rpo, idom, loopHeader, merge } = a;
+  const { rpo, idom, loopHeader, merge, fold } = a;
   const n = fn.blocks.length;
   // Merge-node children of each block in the dominator tree as linked lists, highest RPO number
   // first (the outermost `block`, whose code comes last).
@@ -185,6 +238,8 @@ export function structureFunction(fn: IrFunction): Shape {
   }
 
   const cmds: Cmd[] = [];
+  const loopStart = new Int32Array(n).fill(-1);
+  const loopEnd = new Int32Array(n).fill(-1);
   const frameKind: number[] = [];
   const frameNode: number[] = [];
   const depthOf = (kind: number, node: number): number => {
@@ -206,10 +261,11 @@ export function structureFunction(fn: IrFunction): Shape {
     switch (tag) {
       case T_TREE:
         if (loopHeader[x]) {
+          loopStart[x] = cmds.length;
           cmds.push({ op: 'loop' });
           frameKind.push(F_LOOP);
           frameNode.push(x);
-          push(T_END, 0, 0);
+          push(T_LOOP_END, x, 0);
         }
         push(T_WITHIN, x, firstKid[x]);
         break;
@@ -228,6 +284,10 @@ export function structureFunction(fn: IrFunction): Shape {
         const t = fn.blocks[x].term;
         if (t.op === 'jump' || (t.op === 'br' && t.then === t.else)) {
           push(T_BRANCH, x, t.op === 'jump' ? t.target : t.then);
+        } else if (t.op === 'br' && fold[x] >= 0) {
+          const arm = fold[x];
+          cmds.push({ op: 'fold', block: x, arm, onThen: arm === t.then });
+          push(T_BRANCH, x, arm === t.then ? t.else : t.then);
         } else if (t.op === 'br') {
           cmds.push({ op: 'if', block: x });
           frameKind.push(F_IF);
@@ -241,6 +301,12 @@ export function structureFunction(fn: IrFunction): Shape {
         }
         break;
       }
+      case T_LOOP_END:
+        loopEnd[x] = cmds.length;
+        cmds.push({ op: 'end' });
+        frameKind.pop();
+        frameNode.pop();
+        break;
       case T_END:
         cmds.push({ op: 'end' });
         frameKind.pop();
@@ -256,7 +322,110 @@ export function structureFunction(fn: IrFunction): Shape {
         break;
     }
   }
-  return { cmds, irreducible: false, order: a.order };
+  const out = opts.fastLoops ? withFastLoops(fn, a, cmds, loopStart, loopEnd) : cmds;
+  return { cmds: out, irreducible: false, order: a.order };
+}
+
+/** Budget charged by a block's instructions, or -1 when it makes a local call (the callee charges the same budget). */
+function blockCharge(fn: IrFunction, b: BlockId): number {
+  let cost = 0;
+  for (const i of fn.blocks[b].insts) {
+    if (i.op === 'calllocal') return -1;
+    if (i.op === 'budget') cost += i.cost;
+  }
+  return cost;
+}
+
+/** The command list with a guarded fast copy in front of every eligible innermost loop. */
+function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int32Array, loopEnd: Int32Array): Cmd[] {
+  const n = fn.blocks.length;
+  const { rpo, preds, predStart, loopHeader } = a;
+  const inLoop = new Int32Array(n).fill(-1); // the header whose body was last collected
+  const copies: { start: number; end: number; guard: number; body: Uint8Array }[] = [];
+  for (const h of a.order) {
+    if (!loopHeader[h] || loopStart[h] < 0) continue;
+    // The natural loop: everything that reaches a back edge into h without passing through h.
+    const body: number[] = [h];
+    inLoop[h] = h;
+    for (let k = predStart[h]; k < predStart[h + 1]; k++) {
+      const u = preds[k];
+      if (rpo[u] >= rpo[h] && inLoop[u] !== h) {
+        inLoop[u] = h;
+        body.push(u);
+      }
+    }
+    for (let i = 1; i < body.length; i++) {
+      const b = body[i];
+      for (let k = predStart[b]; k < predStart[b + 1]; k++) {
+        const p = preds[k];
+        if (inLoop[p] !== h) {
+          inLoop[p] = h;
+          body.push(p);
+        }
+      }
+    }
+    let guard = 0;
+    let eligible = true;
+    for (const b of body) {
+      const c = blockCharge(fn, b);
+      if (c < 0 || (b !== h && loopHeader[b])) eligible = false;
+      guard += c;
+    }
+    if (!eligible || guard === 0) continue;
+    // The copied range must hold this loop only (its tails are copied too) and stay small.
+    const start = loopStart[h];
+    const end = loopEnd[h];
+    let insts = 0;
+    for (let i = start + 1; i < end && eligible; i++) {
+      const c = cmds[i];
+      if (c.op === 'loop') eligible = false;
+      else if (c.op === 'code') insts += fn.blocks[c.block].insts.length;
+    }
+    if (!eligible || insts > FAST_LOOP_MAX_INSTS) continue;
+    const mark = new Uint8Array(n);
+    for (const b of body) mark[b] = 1;
+    copies.push({ start, end, guard, body: mark });
+  }
+  if (copies.length === 0) return cmds;
+  copies.sort((x, y) => x.start - y.start);
+  const out: Cmd[] = [];
+  let at = 0;
+  for (const c of copies) {
+    const body = c.body;
+    for (; at < c.start; at++) out.push(cmds[at]);
+    out.push({ op: 'block' }, { op: 'loop', guard: c.guard });
+    // Inside the copy, branches out of the range cross the extra `block` too.
+    let level = 1;
+    for (let i = c.start + 1; i < c.end; i++) {
+      const cmd = cmds[i];
+      switch (cmd.op) {
+        case 'block':
+        case 'loop':
+        case 'if':
+          level++;
+          out.push(cmd);
+          break;
+        case 'end':
+          level--;
+          out.push(cmd);
+          break;
+        case 'br':
+          out.push({ op: 'br', depth: cmd.depth >= level ? cmd.depth + 1 : cmd.depth });
+          break;
+        case 'code':
+          out.push(body[cmd.block] ? { op: 'code', block: cmd.block, unchecked: true } : cmd);
+          break;
+        case 'fold':
+          out.push(body[cmd.block] ? { ...cmd, unchecked: true } : cmd);
+          break;
+        default:
+          out.push(cmd);
+      }
+    }
+    out.push({ op: 'end' }, { op: 'end' });
+  }
+  for (; at < cmds.length; at++) out.push(cmds[at]);
+  return out;
 }
 
 /**
