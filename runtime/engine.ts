@@ -3,6 +3,7 @@
 import type { Program } from '../compiler/program.js';
 import type { RunResult } from './errors.js';
 import type { HelperRegistry } from './helpers.js';
+import { deviceInterpEngine } from './device-engine.js';
 import { Interpreter } from './interp.js';
 import type { RegionSpec } from './regions.js';
 import { thumbEngine } from './thumb-engine.js';
@@ -32,7 +33,7 @@ const interp: Engine = {
   prepare: (program, helpers) => new Interpreter(program, { helpers }),
 };
 
-export const ENGINES: ReadonlyMap<string, Engine> = new Map([interp, wasmEngine, thumbEngine].map((e) => [e.name, e]));
+export const ENGINES: ReadonlyMap<string, Engine> = new Map([interp, wasmEngine, thumbEngine, deviceInterpEngine].map((e) => [e.name, e]));
 
 export function engineNames(): string[] {
   return [...ENGINES.keys()];

@@ -18,7 +18,8 @@ import { disasmInsn } from '../compiler/disasm.js';
 import type { Program } from '../compiler/program.js';
 import { buildFirmware } from './cortex-m/build.js';
 import { runOnBoard } from './cortex-m/board.js';
-import { BoardError, boardDir } from './cortex-m/config.js';
+import { BoardError } from './cortex-m/config.js';
+import { cortexDir, DEVICE_HELPER_IDS, fcIncludes, fcSources } from './cortex-m/fc/sources.js';
 import type { Engine, EngineRunOptions, Runnable } from './engine.js';
 import { FAULT_CODES, type Fault, type FaultKind, type RunResult } from './errors.js';
 import type { HelperRegistry } from './helpers.js';
@@ -51,8 +52,8 @@ export interface ThumbRun {
   refused: boolean;
 }
 
-/** Helper ids the test firmware registers. */
-export const FIRMWARE_HELPERS: ReadonlySet<number> = new Set([5]);
+/** Helper ids the test firmware registers: the device runtime's standard set (fc_helpers.c). */
+export const FIRMWARE_HELPERS: ReadonlySet<number> = DEVICE_HELPER_IDS;
 
 /** The firmware exited abnormally or printed something unexpected. */
 export class ThumbBoardError extends BoardError {
@@ -82,11 +83,11 @@ let firmware: Promise<string> | undefined;
 
 /** Builds (once per process; the build itself is content-cached) the image-running firmware. */
 export function thumbFirmware(): Promise<string> {
-  const cortex = path.dirname(boardDir());
+  const cortex = cortexDir();
   firmware ??= buildFirmware({
     name: 'run-image',
-    sources: [path.join(cortex, 'firmware', 'run-image.c'), path.join(cortex, 'fc', 'fc_image.c'), path.join(cortex, 'fc', 'fc_run.c')],
-    includes: [path.join(cortex, 'fc')],
+    sources: [path.join(cortex, 'firmware', 'run-image.c'), ...fcSources()],
+    includes: fcIncludes(),
     defines: { FC_TRACE: '1' },
     outDir: path.resolve(cortex, '..', '..', 'build', 'firmware'),
   });

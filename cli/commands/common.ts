@@ -2,7 +2,7 @@
 import { UsageError, value, type ParsedArgs } from '../args.js';
 import type { Io } from '../command.js';
 import { ENGINES, engineNames, type Engine } from '../../runtime/engine.js';
-import { conformanceHelpers, type HelperRegistry } from '../../runtime/helpers.js';
+import { defaultHelpers as runtimeHelpers, type HelperRegistry } from '../../runtime/helpers.js';
 import { LoadError } from '../../compiler/program.js';
 
 export const ENGINE_OPTION = { name: 'engine', value: 'E', help: `engine to run on: ${engineNames().join(', ')} (default interp)` };
@@ -14,8 +14,9 @@ export function pickEngine(p: ParsedArgs): Engine {
   return engine;
 }
 
+/** The femto-container helper set (printf, memcpy, key-value stores, clocks, unwind). */
 export function defaultHelpers(): HelperRegistry {
-  return conformanceHelpers();
+  return runtimeHelpers();
 }
 
 /** Reads a program file; a missing or unreadable file is a load error (exit 2), not a crash. */

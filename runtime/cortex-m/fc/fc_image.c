@@ -1,8 +1,8 @@
 /* Image validation and loading (backends/thumb/IMAGE.md). Every check of the host-side reader
  * (backends/thumb/image.ts readImage) in the same order; an image failing one is never run. */
 #include "fc.h"
+#include "fc_internal.h"
 
-#define IMAGE_MAGIC 0x32544346u /* "FCT2" */
 #define IMAGE_VERSION 1u
 #define HEADER_SIZE 64u
 #define SITE_SIZE 8u
@@ -28,7 +28,6 @@
 #define H_MEM_BASE 60
 
 /* Compile-time checks that the run state matches the offsets generated code uses. */
-#define FC_ASSERT(name, cond) typedef char fc_assert_##name[(cond) ? 1 : -1]
 FC_ASSERT(exit_lr, offsetof(fc_state_t, exit_lr) == FC_OFF_EXIT_LR);
 FC_ASSERT(saved_sp, offsetof(fc_state_t, saved_sp) == FC_OFF_SAVED_SP);
 FC_ASSERT(budget, offsetof(fc_state_t, budget) == FC_OFF_BUDGET);
@@ -86,9 +85,16 @@ void fc_init(fc_container_t *c, uint8_t *arena, size_t arena_len) {
 }
 
 int fc_load(fc_container_t *c, const uint8_t *img, size_t len) {
+  int status = fc__load_common(c, img, len, FC_IMAGE_MAGIC, 2u);
+  if (status == FC_OK) c->run_fn = fc__run_thumb;
+  return status;
+}
+
+int fc__load_common(fc_container_t *c, const uint8_t *img, size_t len, uint32_t magic, uint32_t unit) {
   c->loaded = 0;
+  c->run_fn = 0;
   if (len < HEADER_SIZE) return FC_ERR_SHORT;
-  if (rd32(img + H_MAGIC) != IMAGE_MAGIC) return FC_ERR_MAGIC;
+  if (rd32(img + H_MAGIC) != magic) return FC_ERR_MAGIC;
   if (rd16(img + H_VERSION) != IMAGE_VERSION) return FC_ERR_VERSION;
   if (rd16(img + H_HEADER_SIZE) != HEADER_SIZE) return FC_ERR_FORMAT;
   if (len > 0xffffffffu || rd32(img + H_IMAGE_SIZE) != (uint32_t)len) return FC_ERR_SIZE;
@@ -102,9 +108,9 @@ int fc_load(fc_container_t *c, const uint8_t *img, size_t len) {
   uint32_t n = (uint32_t)len;
   uint32_t code_off = rd32(img + H_CODE_OFF), code_size = rd32(img + H_CODE_SIZE);
   if (code_off % 4u != 0 || code_off < HEADER_SIZE || !within(n, code_off, code_size, 1)) return FC_ERR_FORMAT;
-  if (code_size == 0 || code_size % 2u != 0) return FC_ERR_FORMAT;
+  if (code_size == 0 || code_size % unit != 0) return FC_ERR_FORMAT;
   uint32_t entry = rd32(img + H_ENTRY);
-  if (entry >= code_size || entry % 2u != 0) return FC_ERR_FORMAT;
+  if (entry >= code_size || entry % unit != 0) return FC_ERR_FORMAT;
   uint32_t sites_off = rd32(img + H_SITES_OFF), nsites = rd32(img + H_SITES_COUNT);
   if (!within(n, sites_off, nsites, SITE_SIZE)) return FC_ERR_FORMAT;
   uint32_t prev = 0;
@@ -133,9 +139,11 @@ int fc_load(fc_container_t *c, const uint8_t *img, size_t len) {
   if (!within(n, helpers_off, nhelpers, 4)) return FC_ERR_FORMAT;
   uint32_t nregs = rd32(img + H_NREGS);
   if (nregs < 11u || nregs > FC_MAX_VREGS) return FC_ERR_LIMIT;
+  /* Bytecode has no fault sites and exactly the eBPF registers. */
+  if (unit == 8u && (nsites != 0 || nregs != 11u)) return FC_ERR_FORMAT;
   if (rd32(img + H_STACK_BASE) != FC_STACK_BASE) return FC_ERR_LAYOUT;
   if (rd32(img + H_MEM_BASE) != next) return FC_ERR_LAYOUT;
-  /* Code runs in place: Thumb needs halfword alignment, the format promises word alignment. */
+  /* Code runs (or is read by words) in place: the format promises word alignment. */
   if (((uintptr_t)img & 3u) != 0) return FC_ERR_ALIGN;
   if (c->arena == 0 || c->arena_len < need) return FC_ERR_NOSPACE;
   c->image = img;

@@ -1,6 +1,9 @@
-/* Running a loaded Thumb image: region table set-up, the entry trampoline, helper dispatch, 64-bit
- * division, and turning the generated code's fault record into an fc_fault_t. */
+/* Running a container: what every engine shares (region table set-up, the helper registry and
+ * checked dispatch, fc_run), and the Thumb image runner (the entry trampoline, 64-bit division,
+ * turning the generated code's fault record into an fc_fault_t). fc_run reaches the engine through
+ * the pointer its loader set, so with --gc-sections a firmware links only the engines it loads. */
 #include "fc.h"
+#include "fc_internal.h"
 
 /* Measurement hooks around the generated code only (the test firmware counts instructions). */
 #ifdef FC_TRACE
@@ -22,21 +25,25 @@ static uint32_t rd32(const uint8_t *p) {
 static struct {
   uint32_t id;
   fc_helper_fn fn;
+  const fc_arg_t *args; /* NULL: unchecked */
 } helper_table[FC_MAX_REGISTERED_HELPERS];
 static uint32_t helper_count;
 
-int fc_register_helper(uint32_t id, fc_helper_fn fn) {
-  for (uint32_t i = 0; i < helper_count; i++) {
-    if (helper_table[i].id == id) {
-      helper_table[i].fn = fn;
-      return 0;
-    }
+int fc_register_helper_checked(uint32_t id, fc_helper_fn fn, const fc_arg_t *args) {
+  uint32_t i = 0;
+  while (i < helper_count && helper_table[i].id != id) i++;
+  if (i == helper_count) {
+    if (helper_count >= FC_MAX_REGISTERED_HELPERS) return -1;
+    helper_count++;
   }
-  if (helper_count >= FC_MAX_REGISTERED_HELPERS) return -1;
-  helper_table[helper_count].id = id;
-  helper_table[helper_count].fn = fn;
-  helper_count++;
+  helper_table[i].id = id;
+  helper_table[i].fn = fn;
+  helper_table[i].args = args;
   return 0;
+}
+
+int fc_register_helper(uint32_t id, fc_helper_fn fn) {
+  return fc_register_helper_checked(id, fn, 0);
 }
 
 void fc_clear_helpers(void) {
@@ -52,17 +59,38 @@ void fc_call_fail(fc_call_t *call) {
   call->action = 2;
 }
 
-void *fc_call_mem(fc_call_t *call, uint64_t addr, size_t size, int write) {
-  fc_state_t *st = &call->container->state;
+const fc_region_t *fc__find_region(const fc_state_t *st, uint64_t addr, uint64_t size, int write, int *why) {
+  *why = FC_OUT_OF_BOUNDS;
   if ((addr >> 32) != 0 || size == 0 || size > 0xffffffffu) return 0;
   uint32_t a = (uint32_t)addr;
   for (uint32_t i = 0; i < st->nregions; i++) {
     const fc_region_t *r = &st->regions[i];
     uint32_t len = r->cnt[0];
     if (a - r->vbase < len && size <= len - (a - r->vbase)) {
-      if (write && !(r->flags & FC_REGION_WRITE)) return 0;
-      return r->host + (a - r->vbase);
+      if (write && !(r->flags & FC_REGION_WRITE)) {
+        *why = FC_PERMISSION;
+        return 0;
+      }
+      return r;
     }
+  }
+  return 0;
+}
+
+void *fc_call_mem(fc_call_t *call, uint64_t addr, size_t size, int write) {
+  int why;
+  const fc_region_t *r = fc__find_region(&call->container->state, addr, size, write, &why);
+  return r != 0 ? r->host + ((uint32_t)addr - r->vbase) : 0;
+}
+
+const char *fc_call_str(fc_call_t *call, uint64_t addr) {
+  int why;
+  const fc_region_t *r = fc__find_region(&call->container->state, addr, 1, 0, &why);
+  if (r == 0) return 0;
+  const char *s = (const char *)r->host + ((uint32_t)addr - r->vbase);
+  uint32_t room = r->cnt[0] - ((uint32_t)addr - r->vbase);
+  for (uint32_t i = 0; i < room; i++) {
+    if (s[i] == 0) return s;
   }
   return 0;
 }
@@ -80,24 +108,46 @@ static fc_container_t *container_of_state(fc_state_t *st) {
   return (fc_container_t *)(void *)((uint8_t *)st - offsetof(fc_container_t, state));
 }
 
-/* Called by generated code (sp = state, AAPCS): r1..r5 in their slots, result to r0's slot. */
-static int dispatch(fc_state_t *st, uint32_t id_lo, uint32_t id_hi) {
-  if (id_hi != 0) return FC_UNKNOWN_HELPER;
-  fc_helper_fn fn = 0;
-  for (uint32_t i = 0; i < helper_count; i++) {
-    if (helper_table[i].id == id_lo) fn = helper_table[i].fn;
-  }
-  if (fn == 0) return FC_UNKNOWN_HELPER;
-  fc_call_t call = {container_of_state(st), 0, 0};
 #define REG(n) ((uint64_t)st->regs[n][1] << 32 | st->regs[n][0])
-  uint64_t r = fn(&call, REG(1), REG(2), REG(3), REG(4), REG(5));
-#undef REG
+
+/* Checks a checked helper's declared pointer arguments; fills call->ptr. 0 when one is refused. */
+static int check_args(fc_call_t *call, const fc_arg_t *args, const fc_state_t *st) {
+  for (uint32_t k = 0; k < 5; k++) {
+    const fc_arg_t *a = &args[k];
+    if (a->kind == FC_ARG_KIND_ANY) continue;
+    uint64_t addr = REG(k + 1);
+    if (a->kind == FC_ARG_KIND_STR) {
+      call->ptr[k] = (void *)(uintptr_t)fc_call_str(call, addr);
+      if (call->ptr[k] == 0) return 0;
+      continue;
+    }
+    uint64_t len = a->len_arg >= 1 && a->len_arg <= 5 ? REG(a->len_arg) : a->len;
+    if (len == 0) continue;
+    int why;
+    const fc_region_t *r = fc__find_region(st, addr, len, a->kind == FC_ARG_KIND_WRITE, &why);
+    if (r == 0) return 0;
+    call->ptr[k] = r->host + ((uint32_t)addr - r->vbase);
+  }
+  return 1;
+}
+
+/* Called by generated code (sp = state, AAPCS) and the interpreter: r1..r5 in their slots, result
+ * to r0's slot. */
+int fc__call_helper(fc_state_t *st, uint32_t id_lo, uint32_t id_hi) {
+  if (id_hi != 0) return FC_UNKNOWN_HELPER;
+  uint32_t i = 0;
+  while (i < helper_count && helper_table[i].id != id_lo) i++;
+  if (i == helper_count) return FC_UNKNOWN_HELPER;
+  fc_call_t call = {container_of_state(st), 0, 0, {0, 0, 0, 0, 0}};
+  if (helper_table[i].args != 0 && !check_args(&call, helper_table[i].args, st)) return FC_HELPER;
+  uint64_t r = helper_table[i].fn(&call, REG(1), REG(2), REG(3), REG(4), REG(5));
   if (call.action == 2) return FC_HELPER;
   if (call.action == 1) r = call.r0;
   st->regs[0][0] = (uint32_t)r;
   st->regs[0][1] = (uint32_t)(r >> 32);
   return call.action == 1 ? FC_STATUS_STOP : FC_OK;
 }
+#undef REG
 
 /* RFC 9669 64-bit division: x / 0 = 0, x % 0 = x, INT64_MIN / -1 = INT64_MIN, INT64_MIN % -1 = 0. */
 static void div64(fc_state_t *st, uint32_t op) {
@@ -162,7 +212,14 @@ static uint32_t site_pc(const fc_container_t *c, uint32_t ret) {
 }
 
 int fc_run(fc_container_t *c, void *ctx, size_t ctx_len, uint64_t *r0) {
-  if (!c->loaded) return FC_ERR_NOT_LOADED;
+  if (!c->loaded || c->run_fn == 0) return FC_ERR_NOT_LOADED;
+  /* Every region lies in [0x10000, 0xf0000000): the loader checks the sections, this the context
+   * (the interpreter's 32-bit address test relies on it). */
+  if (ctx != 0 && ctx_len > 0xf0000000u - c->mem_base) return FC_ERR_LIMIT;
+  return c->run_fn(c, ctx, ctx_len, r0);
+}
+
+void fc__setup(fc_container_t *c, void *ctx, size_t ctx_len) {
   fc_state_t *st = &c->state;
   uint8_t *stack = c->arena;
   if (((uintptr_t)stack & 3u) == 0) {
@@ -191,12 +248,18 @@ int fc_run(fc_container_t *c, void *ctx, size_t ctx_len, uint64_t *r0) {
   for (uint32_t r = 0; r < c->nregs; r++) st->regs[r][0] = st->regs[r][1] = 0;
   st->regs[1][0] = ctx != 0 ? c->mem_base : 0;
   st->regs[2][0] = mem_len;
+}
+
+int fc__run_thumb(fc_container_t *c, void *ctx, size_t ctx_len, uint64_t *r0) {
+  fc_state_t *st = &c->state;
+  uint8_t *stack = c->arena;
+  fc__setup(c, ctx, ctx_len);
   uint32_t budget = c->budget > 0xffffffffull ? 0xffffffffu : (uint32_t)c->budget;
   st->budget = budget;
   st->depth = 0;
   st->r10 = FC_STACK_BASE + FC_STACK_SIZE;
   st->fp_phys = (uint32_t)(uintptr_t)(stack + FC_STACK_SIZE - FC_STACK_FRAME);
-  st->helper_fn = dispatch;
+  st->helper_fn = fc__call_helper;
   st->div64_fn = div64;
   st->fault_site = 0;
   st->fault_addr_lo = st->fault_addr_hi = 0;
