@@ -16,6 +16,8 @@ export interface FrontEndOptions {
   hostRegions?: readonly AnalysisRegion[];
   /** The IR passes (default on); off gives the builder's IR as is. */
   optimize?: boolean;
+  /** Which passes, in order (default DEFAULT_PASSES; JIT_PASSES is the cheaper choice). */
+  passes?: readonly string[];
 }
 
 /** Helper ids a program calls with a fixed id. */
@@ -50,5 +52,6 @@ export function programFacts(program: Program, opts: FrontEndOptions = {}): Prog
 /** Program (+ facts, computed when not given) -> the IR a back end lowers. */
 export function frontEnd(program: Program, facts: ProgramFacts = programFacts(program), opts: FrontEndOptions = {}): IrModule {
   const built = buildIr(program, facts);
-  return opts.optimize === false ? built : optimizeIr(built);
+  // The builder's module is ours alone: the passes may rewrite it instead of a copy.
+  return opts.optimize === false ? built : optimizeIr(built, { consume: true, passes: opts.passes });
 }

@@ -8,7 +8,7 @@ import { parseDataFile } from '../compiler/datafile.js';
 import { buildIr } from '../compiler/ir/build.js';
 import { evalIr } from '../compiler/ir/eval.js';
 import type { IrModule } from '../compiler/ir/ir.js';
-import { DEFAULT_PASSES, IrPassError, optimizeIr, PASSES } from '../compiler/ir/pipeline.js';
+import { DEFAULT_PASSES, IrPassError, JIT_PASSES, optimizeIr, PASSES } from '../compiler/ir/pipeline.js';
 import { mapFunctions } from '../compiler/ir/passes/util.js';
 import { parseIr, printIr } from '../compiler/ir/text.js';
 import { validateIr } from '../compiler/ir/validate.js';
@@ -101,6 +101,15 @@ describe('every pass keeps programs valid and their results unchanged', () => {
     }
   });
 
+  it('the JIT pipeline (a subset of the passes) keeps every result', () => {
+    expect(JIT_PASSES.every((p) => PASSES.has(p))).toBe(true);
+    for (const c of all) {
+      const want = outcome(evalIr(c.m, { mem: c.mem }));
+      const out = optimizeIr(c.m, { passes: JIT_PASSES, validate: true });
+      expect(outcome(evalIr(out, { mem: c.mem })), c.name).toBe(want);
+    }
+  });
+
   it('does real work: the pipeline shrinks the code, narrows it and merges checks', () => {
     let before = 0, after = 0, hiDead = 0, covered = 0;
     for (const c of all) {
@@ -153,6 +162,25 @@ describe('the differential check catches broken passes', () => {
     expect(broken((m) => mapFunctions(m, (f) => {
       for (const b of f.blocks) for (const i of b.insts) if ((i.op === 'bin' || i.op === 'mov') && i.w === 64) i.w = 32;
     }))).toBeGreaterThan(10);
+  });
+});
+
+describe('pipeline copies', () => {
+  const programs = cases(20);
+  it('each pass of PASSES is pure, and optimizeIr leaves its input alone unless told to consume it', () => {
+    for (const c of programs) {
+      const before = printIr(c.m);
+      for (const [name, pass] of PASSES) {
+        const out = pass(c.m);
+        expect(printIr(c.m), `${name}: ${c.name}`).toBe(before);
+        expect(printIr(out)).toBe(printIr(optimizeIr(c.m, { passes: [name] })));
+      }
+      const copy = parseIr(before);
+      const consumed = optimizeIr(copy, { consume: true });
+      expect(consumed).toBe(copy);
+      expect(printIr(consumed)).toBe(printIr(optimizeIr(c.m)));
+      expect(printIr(c.m)).toBe(before);
+    }
   });
 });
 

@@ -7,7 +7,7 @@
 import { buildCfg, callTarget, jumpTarget, type Cfg, type Block as CfgBlock } from '../verify/cfg.js';
 import type { AccessFact, ProgramFacts } from '../verify/facts.js';
 import { classify, isInvalid, type Classified, type Insn } from '../opcodes.js';
-import type { Program } from '../program.js';
+import type { DataReloc, Program } from '../program.js';
 import { BIN_OF_ALU, COND_OF_JMP, type Access, type Block, type Inst, type IrFunction, type IrModule, type Operand, type Terminator } from './ir.js';
 
 /** The program breaks a precondition of the builder (it did not pass the structural verifier). */
@@ -25,13 +25,20 @@ interface Ctx {
   /** CFG function index -> IR function index. */
   irFn: Map<number, number>;
   helpers: Set<number>;
+  /** lddw slot -> its data relocation. */
+  relocs: Map<number, DataReloc>;
 }
 
 export function buildIr(program: Program, facts?: ProgramFacts): IrModule {
   const cfg = buildCfg(program);
   if (cfg.entry < 0) throw new IrBuildError(`${program.origin}: the entry point ${program.entry} is not an instruction start`);
   const order = [cfg.entry, ...cfg.functions.filter((f) => f.reachable && f.id !== cfg.entry).map((f) => f.id)];
-  const ctx: Ctx = { prog: program, cfg, facts, irFn: new Map(order.map((f, i) => [f, i])), helpers: new Set() };
+  const ctx: Ctx = {
+    prog: program, cfg, facts, irFn: new Map(order.map((f, i) => [f, i])), helpers: new Set(),
+    relocs: new Map(),
+  };
+  // The first relocation of a slot wins.
+  for (const r of program.relocs) if (!ctx.relocs.has(r.slot)) ctx.relocs.set(r.slot, r);
   const functions = order.map((f) => buildFunction(ctx, f));
   return {
     functions,
@@ -56,7 +63,9 @@ function buildFunction(ctx: Ctx, fnIndex: number): IrFunction {
   const f = cfg.functions[fnIndex];
   const cfgBlocks = f.blocks.map((id) => cfg.blocks[id]).filter((b) => b.reachable);
   // f.blocks is in slot order and the function's first block is its entry, so it lands at index 0.
-  const local = new Map(cfgBlocks.map((b, i) => [b.id, i]));
+  // CFG block id -> IR block index (-1: not in this function or unreachable).
+  const local = new Int32Array(cfg.blocks.length).fill(-1);
+  cfgBlocks.forEach((b, i) => { local[b.id] = i; });
   const budgeted = budgetedBlocks(ctx, cfgBlocks);
   const blocks = cfgBlocks.map((b, i) => buildBlock(ctx, b, i, local, budgeted.has(b.id)));
   return { name: functionName(ctx.prog, f.start, fnIndex === cfg.entry), start: f.start, blocks, maxReg: 10 };
@@ -101,16 +110,19 @@ function accessOf(ctx: Ctx, slot: number): Access {
   return fact.region === undefined ? { verdict: fact.verdict } : { verdict: fact.verdict, region: fact.region };
 }
 
-function buildBlock(ctx: Ctx, b: CfgBlock, id: number, local: Map<number, number>, budget: boolean): Block {
+function buildBlock(ctx: Ctx, b: CfgBlock, id: number, local: Int32Array, budget: boolean): Block {
   const { insns } = ctx.prog;
   const insts: Inst[] = [];
   let term: Terminator | undefined;
   let count = 0;
   const blockAt = (slot: number): number => {
-    const t = local.get(ctx.cfg.blockOfSlot[slot]);
-    if (t === undefined) fail(ctx, slot, `target slot ${slot} is not in a reachable block of the function`);
+    const t = slot >= 0 && slot < insns.length ? local[ctx.cfg.blockOfSlot[slot]] : -1;
+    if (t === undefined || t < 0) fail(ctx, slot, `target slot ${slot} is not in a reachable block of the function`);
     return t;
   };
+  // The charge comes first; its cost (the block's instruction count) is filled in at the end.
+  const charge: Inst & { op: 'budget' } = { op: 'budget', pc: b.start, cost: 0 };
+  if (budget) insts.push(charge);
   for (let i = b.start; i <= b.last; i += insns[i].code === 0x18 ? 2 : 1) {
     count++;
     const insn = insns[i];
@@ -139,7 +151,7 @@ function buildBlock(ctx: Ctx, b: CfgBlock, id: number, local: Map<number, number
     if (b.fallsOff || b.succs.length === 0) fail(ctx, b.last, 'execution can run off the end of the function');
     term = { op: 'jump', pc: b.last, target: blockAt(b.end) };
   }
-  if (budget) insts.unshift({ op: 'budget', pc: b.start, cost: count });
+  charge.cost = count;
   return { id, insts, term };
 }
 
@@ -173,7 +185,7 @@ function lower(ctx: Ctx, insn: Insn, pc: number, c: Classified): Inst {
       return { op: 'ext', pc, dst, signed: false, bits, w: 64, src: dst };
     }
     case 'lddw': {
-      const reloc = ctx.prog.relocs.find((r) => r.slot === pc);
+      const reloc = ctx.relocs.get(pc);
       if (reloc !== undefined) return { op: 'addr', pc, dst, section: reloc.section, offset: reloc.addend };
       const second = ctx.prog.insns[pc + 1];
       if (second === undefined) fail(ctx, pc, 'lddw needs a second slot');

@@ -5,9 +5,9 @@
 // writes (a passing read says nothing about write permission). The covered access becomes
 // 'proven' with `coveredBy` naming the covering access's pc. Exact: no fault moves or disappears.
 // Facts flow through a block and on into a successor whose only predecessor it is.
-// Pure (returns a new module); keeps hiDead marks.
+// Keeps hiDead marks.
 import type { Access, Inst, IrFunction, IrModule, Reg } from '../ir.js';
-import { mapFunctions, preds, rpo, writes } from './util.js';
+import { preds, rpo, writeSpan, type InPlacePass } from './util.js';
 
 interface Passed {
   base: Reg;
@@ -26,43 +26,44 @@ function isMem(i: Inst): i is MemInst {
 
 function cover(facts: readonly Passed[], i: MemInst): Passed | undefined {
   const write = i.op !== 'load';
-  return facts.find((p) => p.base === i.base && p.lo <= i.off && i.off + i.size <= p.hi && (p.write || !write));
+  const lo = i.off;
+  const hi = i.off + i.size;
+  for (const p of facts) if (p.base === i.base && p.lo <= lo && hi <= p.hi && (p.write || !write)) return p;
+  return undefined;
 }
 
-function mergeBlock(insts: Inst[], facts: Passed[]): Inst[] {
-  return insts.map((i) => {
-    let out = i;
+function mergeBlock(insts: Inst[], facts: Passed[]): void {
+  for (const i of insts) {
     if (isMem(i)) {
       const c = i.access.verdict === 'check' ? cover(facts, i) : undefined;
       if (c !== undefined) {
         const access: Access = { verdict: 'proven', coveredBy: c.pc };
         const region = c.region ?? i.access.region;
         if (region !== undefined) access.region = region;
-        out = { ...i, access };
+        i.access = access;
       } else {
         facts.push({ base: i.base, lo: i.off, hi: i.off + i.size, write: i.op !== 'load', pc: i.pc, region: i.access.region });
       }
     }
     // After the access: a def of a base register (a load into its own base included) ends its facts.
-    for (const r of writes(out)) {
+    if (facts.length === 0) continue;
+    for (let span = writeSpan(i), r = span >> 3, end = r + (span & 7); r < end; r++) {
       for (let k = facts.length - 1; k >= 0; k--) if (facts[k].base === r) facts.splice(k, 1);
     }
-    return out;
-  });
+  }
 }
 
 function checkMergeFunction(f: IrFunction): void {
   const ps = preds(f);
-  const outFacts = new Map<number, Passed[]>();
+  const outFacts: (Passed[] | undefined)[] = new Array<Passed[] | undefined>(f.blocks.length).fill(undefined);
   for (const id of rpo(f)) {
-    const only = ps[id].length === 1 && id !== 0 ? outFacts.get(ps[id][0]) : undefined;
-    const facts = only === undefined ? [] : [...only];
-    const b = f.blocks[id];
-    b.insts = mergeBlock(b.insts, facts);
-    outFacts.set(id, facts);
+    const only = ps[id].length === 1 && id !== 0 ? outFacts[ps[id][0]] : undefined;
+    const facts = only === undefined ? [] : only.slice();
+    mergeBlock(f.blocks[id].insts, facts);
+    outFacts[id] = facts;
   }
 }
 
-export function checkMerge(m: IrModule): IrModule {
-  return mapFunctions(m, checkMergeFunction);
-}
+export const checkMergeInPlace: InPlacePass = (m: IrModule): void => {
+  for (const f of m.functions) checkMergeFunction(f);
+};

@@ -3,65 +3,85 @@
 // zero-extended, which equals rS only in the low half). The copies themselves are left for dead
 // code elimination. Registers an instruction also writes (atomic fetch sources) and implicit
 // operands (call arguments, cmpxchg's r0) are never renamed.
-// Pure (returns a new module); clears hiDead marks (the narrowing pass recomputes them).
-import type { Inst, IrFunction, IrModule, Operand, Reg, Terminator } from '../ir.js';
-import { clearHiDead, mapFunctions, writes } from './util.js';
+// Clears hiDead marks (the narrowing pass recomputes them).
+import type { Inst, IrFunction, IrModule, Operand, Reg } from '../ir.js';
+import { clearHiDead, SHIFT_BIN, writeSpan, type InPlacePass } from './util.js';
 
-interface Copy {
-  src: Reg;
-  w: 32 | 64;
-}
-type Copies = Map<Reg, Copy>;
+/** The copies live at one point of a block: copySrc[r] is the register r copies (-1: none), copyW[r] the copy's width. */
+class Copies {
+  readonly src: Int32Array;
+  readonly w: Uint8Array;
+  constructor(nregs: number) {
+    this.src = new Int32Array(nregs).fill(-1);
+    this.w = new Uint8Array(nregs);
+  }
 
-/** The register to read instead of r, for a read of its low half only (lowOnly) or all of it. */
-function resolve(copies: Copies, r: Reg, lowOnly: boolean): Reg {
-  const c = copies.get(r);
-  if (c === undefined) return r;
-  return c.w === 64 || lowOnly ? c.src : r;
-}
+  /** The register to read instead of r, for a read of its low half only (lowOnly) or all of it. */
+  resolve(r: Reg, lowOnly: boolean): Reg {
+    const s = this.src[r];
+    if (s < 0) return r;
+    return this.w[r] === 64 || lowOnly ? s : r;
+  }
 
-function opnd(copies: Copies, o: Operand, lowOnly: boolean): Operand {
-  return 'reg' in o ? { reg: resolve(copies, o.reg, lowOnly) } : o;
-}
+  /** `o` with its register resolved: the same object when nothing changes (operands are never mutated). */
+  operand(o: Operand, lowOnly: boolean): Operand {
+    if (!('reg' in o)) return o;
+    const r = this.resolve(o.reg, lowOnly);
+    return r === o.reg ? o : { reg: r };
+  }
 
-const SHIFTS = new Set(['shl', 'lshr', 'ashr']);
-
-function renameReads(c: Copies, i: Inst): Inst {
-  switch (i.op) {
-    case 'mov': case 'neg': return { ...i, src: resolve(c, i.src, i.w === 32) };
-    case 'ext': return { ...i, src: resolve(c, i.src, true) };
-    case 'bswap': return { ...i, src: resolve(c, i.src, i.bits !== 64) };
-    case 'bin': return { ...i, a: resolve(c, i.a, i.w === 32), b: opnd(c, i.b, i.w === 32 || SHIFTS.has(i.bin)) };
-    case 'load': return { ...i, base: resolve(c, i.base, false) };
-    case 'store': return { ...i, base: resolve(c, i.base, false), value: opnd(c, i.value, i.size < 8) };
-    case 'atomic': return i.fetch ? { ...i, base: resolve(c, i.base, false) } : { ...i, base: resolve(c, i.base, false), src: resolve(c, i.src, i.size === 4) };
-    case 'callx': return { ...i, reg: resolve(c, i.reg, false) };
-    default: return i;
+  /** r was written: its copy, and every copy of it, end. */
+  written(r: Reg): void {
+    const src = this.src;
+    src[r] = -1;
+    for (let d = 0; d < src.length; d++) if (src[d] === r) src[d] = -1;
   }
 }
 
-function renameTerm(c: Copies, t: Terminator): Terminator {
-  if (t.op !== 'br') return t;
-  return { ...t, a: resolve(c, t.a, t.w === 32), b: opnd(c, t.b, t.w === 32) };
+function renameReads(c: Copies, i: Inst): void {
+  switch (i.op) {
+    case 'mov': case 'neg': i.src = c.resolve(i.src, i.w === 32); break;
+    case 'ext': i.src = c.resolve(i.src, true); break;
+    case 'bswap': i.src = c.resolve(i.src, i.bits !== 64); break;
+    case 'bin':
+      i.a = c.resolve(i.a, i.w === 32);
+      i.b = c.operand(i.b, i.w === 32 || SHIFT_BIN.has(i.bin));
+      break;
+    case 'load': i.base = c.resolve(i.base, false); break;
+    case 'store':
+      i.base = c.resolve(i.base, false);
+      i.value = c.operand(i.value, i.size < 8);
+      break;
+    case 'atomic':
+      i.base = c.resolve(i.base, false);
+      if (!i.fetch) i.src = c.resolve(i.src, i.size === 4);
+      break;
+    case 'callx': i.reg = c.resolve(i.reg, false); break;
+    default: break;
+  }
 }
 
 function copyPropFunction(f: IrFunction): void {
+  const c = new Copies(Math.max(10, f.maxReg) + 1);
   for (const b of f.blocks) {
     clearHiDead(b);
-    const copies: Copies = new Map();
-    b.insts = b.insts.map((orig) => {
-      const i = renameReads(copies, orig);
-      for (const w of writes(i)) {
-        copies.delete(w);
-        for (const [d, c] of copies) if (c.src === w) copies.delete(d);
+    c.src.fill(-1);
+    for (const i of b.insts) {
+      renameReads(c, i);
+      for (let span = writeSpan(i), r = span >> 3, end = r + (span & 7); r < end; r++) c.written(r);
+      if (i.op === 'mov' && i.src !== i.dst) {
+        c.src[i.dst] = i.src;
+        c.w[i.dst] = i.w;
       }
-      if (i.op === 'mov' && i.src !== i.dst) copies.set(i.dst, { src: i.src, w: i.w });
-      return i;
-    });
-    b.term = renameTerm(copies, b.term);
+    }
+    const t = b.term;
+    if (t.op === 'br') {
+      t.a = c.resolve(t.a, t.w === 32);
+      t.b = c.operand(t.b, t.w === 32);
+    }
   }
 }
 
-export function copyProp(m: IrModule): IrModule {
-  return mapFunctions(m, copyPropFunction);
-}
+export const copyPropInPlace: InPlacePass = (m: IrModule): void => {
+  for (const f of m.functions) copyPropFunction(f);
+};

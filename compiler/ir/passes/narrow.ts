@@ -5,20 +5,19 @@
 // 2. Backward, liveness of upper halves: a definition whose upper half is never read before being
 //    overwritten is marked hiDead, and a 64-bit add/sub/mul/and/or/xor/neg/mov (or shl by a
 //    constant below 32) marked so becomes its 32-bit form: the low halves agree.
-// Pure (returns a new module). Recomputes every hiDead mark, so it should run last.
-import type { Inst, IrFunction, IrModule, Operand, Reg, Terminator } from '../ir.js';
-import { clearHiDead, hi, liveOut, mapFunctions, preds, rpo, termReads, addReads, transferInst, writes } from './util.js';
+// Recomputes every hiDead mark, so it should run last.
+import type { Block, Inst, IrFunction, IrModule, Operand, Terminator } from '../ir.js';
+import { copyWords, clearHiDead, flow, halfWords, has, hiLive, set, solveScc, transferInst, transferTerm, unionSuccs, unset, wordsFor, writeSpan, type Flow, type InPlacePass, type Sccs } from './util.js';
 
-/** Registers with a zero upper half, as a bit set over register numbers. */
-type HiZero = bigint;
-const bit = (r: Reg): bigint => 1n << BigInt(r);
+/** Registers with a zero upper half, as a bit set over register numbers (one Int32Array word per 32). */
+type HiZero = Int32Array;
 const FP = 10;
 
 const EQUALITY_CONDS = new Set(['eq', 'ne', 'ugt', 'uge', 'ult', 'ule', 'set']);
 const NARROW_IF_DEAD = new Set(['add', 'sub', 'mul', 'and', 'or', 'xor']);
 
 function isZ(z: HiZero, o: Operand): boolean {
-  return 'reg' in o ? (z & bit(o.reg)) !== 0n : o.imm >= 0;
+  return 'reg' in o ? has(z, o.reg) : o.imm >= 0;
 }
 
 /** Whether the result of a definition has a zero upper half, given the facts before it. */
@@ -27,13 +26,13 @@ function resultHiZero(z: HiZero, i: Inst, m: IrModule): boolean {
   switch (i.op) {
     case 'const': return i.hi === 0;
     case 'addr': return i.offset >= 0 && i.offset <= (m.data[i.section]?.bytes.length ?? -1);
-    case 'mov': case 'neg': return i.w === 32 || (i.op === 'mov' && isZ(z, { reg: i.src }));
+    case 'mov': case 'neg': return i.w === 32 || (i.op === 'mov' && has(z, i.src));
     case 'ext': return i.w === 32 || !i.signed;
     case 'bswap': return i.bits !== 64;
     case 'load': return i.size < 8 && !i.signed;
     case 'bin': {
       if (i.w === 32) return true;
-      const a = isZ(z, { reg: i.a });
+      const a = has(z, i.a);
       const b = isZ(z, i.b);
       switch (i.bin) {
         case 'and': return a || b;
@@ -47,102 +46,163 @@ function resultHiZero(z: HiZero, i: Inst, m: IrModule): boolean {
   }
 }
 
-/** The 32-bit form of an instruction that computes the same 64-bit value, if any. */
-function narrowByZeros(z: HiZero, i: Inst): Inst {
-  if (i.op === 'mov' && i.w === 64 && isZ(z, { reg: i.src })) return { ...i, w: 32 };
-  if (i.op !== 'bin' || i.w !== 64) return i;
-  const a = isZ(z, { reg: i.a });
+/** Narrows an instruction (in place) to the 32-bit form that computes the same 64-bit value, if any. */
+function narrowByZeros(z: HiZero, i: Inst): void {
+  if (i.op === 'mov') {
+    if (i.w === 64 && has(z, i.src)) i.w = 32;
+    return;
+  }
+  if (i.op !== 'bin' || i.w !== 64) return;
+  const a = has(z, i.a);
   const b = isZ(z, i.b);
   switch (i.bin) {
-    case 'and': return a || b ? { ...i, w: 32 } : i;
-    case 'or': case 'xor': case 'udiv': case 'urem': return a && b ? { ...i, w: 32 } : i;
-    case 'lshr': return a && 'imm' in i.b && (i.b.imm & 63) < 32 ? { ...i, w: 32 } : i;
-    default: return i;
+    case 'and': if (a || b) i.w = 32; break;
+    case 'or': case 'xor': case 'udiv': case 'urem': if (a && b) i.w = 32; break;
+    case 'lshr': if (a && 'imm' in i.b && (i.b.imm & 63) < 32) i.w = 32; break;
+    default: break;
   }
 }
 
-function narrowTerm(z: HiZero, t: Terminator): Terminator {
-  if (t.op === 'br' && t.w === 64 && EQUALITY_CONDS.has(t.cond) && isZ(z, { reg: t.a }) && isZ(z, t.b)) return { ...t, w: 32 };
-  return t;
+function narrowTerm(z: HiZero, t: Terminator): void {
+  if (t.op === 'br' && t.w === 64 && EQUALITY_CONDS.has(t.cond) && has(z, t.a) && isZ(z, t.b)) t.w = 32;
 }
 
-function stepZ(z: HiZero, i: Inst, m: IrModule): HiZero {
-  let out = z;
+function stepZ(z: HiZero, i: Inst, m: IrModule): void {
   const def = 'dst' in i ? resultHiZero(z, i, m) : false;
-  for (const r of writes(i)) out &= ~bit(r);
-  if ('dst' in i && def) out |= bit(i.dst);
+  for (let span = writeSpan(i), r = span >> 3, end = r + (span & 7); r < end; r++) unset(z, r);
+  if ('dst' in i && def) set(z, i.dst);
   // A 32-bit atomic fetch zero-extends the old value; calllocal restores r10 (and r6-r9).
-  if (i.op === 'atomic' && i.size === 4 && (i.fetch || i.aop === 'cmpxchg')) out |= bit(i.aop === 'cmpxchg' ? 0 : i.src);
-  return out;
+  if (i.op === 'atomic' && i.size === 4 && (i.fetch || i.aop === 'cmpxchg')) set(z, i.aop === 'cmpxchg' ? 0 : i.src);
 }
 
-function forward(f: IrFunction, m: IrModule): void {
-  const order = rpo(f);
-  const ps = preds(f);
-  const reachable = new Set(order);
-  const outZ = new Map<number, HiZero>();
+/**
+ * The zero-upper-half facts (a greatest fixpoint, as in constant folding: components in
+ * topological order, loops iterated first), narrowing each reachable block once its facts on
+ * entry are final.
+ */
+function forward(f: IrFunction, m: IrModule, fl: Flow): void {
+  const { sc, reachable, preds: ps } = fl;
+  const words = wordsFor(Math.max(10, f.maxReg) + 1);
+  const n = f.blocks.length;
+  const outZ = new Int32Array(n * words);
+  const evaluated = new Uint8Array(n);
   // r10 is a stack address and every region lies below 4 GiB; r1 (mem address) and r2 (its length) too at the entry.
-  const entryZ = f === m.functions[0] ? bit(1) | bit(2) | bit(FP) : bit(FP);
-  const inZ = (id: number): HiZero => {
-    let acc: HiZero | undefined = id === 0 ? entryZ : undefined;
-    for (const p of ps[id]) {
-      const z = reachable.has(p) ? outZ.get(p) : undefined;
-      if (z !== undefined) acc = acc === undefined ? z : acc & z;
+  const entryZ = new Int32Array(words);
+  set(entryZ, FP);
+  if (f === m.functions[0]) {
+    set(entryZ, 1);
+    set(entryZ, 2);
+  }
+  const z = new Int32Array(words);
+  const inZ = (id: number): void => {
+    let first = true;
+    if (id === 0) {
+      z.set(entryZ);
+      first = false;
     }
-    return acc ?? 0n;
+    for (const p of ps[id]) {
+      if (reachable[p] === 0 || evaluated[p] === 0) continue;
+      const o = p * words;
+      if (first) {
+        for (let w = 0; w < words; w++) z[w] = outZ[o + w];
+        first = false;
+      } else for (let w = 0; w < words; w++) z[w] &= outZ[o + w];
+    }
+    if (first) z.fill(0);
   };
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const id of order) {
-      let z = inZ(id);
-      for (const i of f.blocks[id].insts) z = stepZ(z, i, m);
-      if (outZ.get(id) !== z) {
-        outZ.set(id, z);
+  /** Records z as the block's exit facts; true when they changed. */
+  const record = (id: number): boolean => {
+    let changed = evaluated[id] === 0;
+    evaluated[id] = 1;
+    for (let w = 0, o = id * words; w < words; w++) {
+      if (outZ[o + w] !== z[w]) {
+        outZ[o + w] = z[w];
         changed = true;
       }
     }
-  }
-  for (const id of order) {
-    const b = f.blocks[id];
-    let z = inZ(id);
-    b.insts = b.insts.map((i) => {
-      const n = narrowByZeros(z, i);
-      z = stepZ(z, n, m);
-      return n;
-    });
-    b.term = narrowTerm(z, b.term);
+    return changed;
+  };
+  for (let k = sc.reach - 1; k >= 0; k--) {
+    const from = sc.start[k], to = sc.start[k + 1];
+    if (sc.cyclic[k] === 1) {
+      for (let changed = true; changed;) {
+        changed = false;
+        for (let j = to - 1; j >= from; j--) {
+          const id = sc.blocks[j];
+          inZ(id);
+          for (const i of f.blocks[id].insts) stepZ(z, i, m);
+          if (record(id)) changed = true;
+        }
+      }
+    }
+    for (let j = to - 1; j >= from; j--) {
+      const id = sc.blocks[j];
+      const b = f.blocks[id];
+      inZ(id);
+      for (const i of b.insts) {
+        narrowByZeros(z, i);
+        stepZ(z, i, m);
+      }
+      narrowTerm(z, b.term);
+      record(id);
+    }
   }
 }
 
-function narrowIfDead(i: Inst): Inst {
-  if (!('hiDead' in i) || i.hiDead !== true) return i;
-  if ((i.op === 'mov' || i.op === 'neg') && i.w === 64) return { ...i, w: 32 };
-  if (i.op === 'bin' && i.w === 64) {
-    if (NARROW_IF_DEAD.has(i.bin)) return { ...i, w: 32 };
-    if (i.bin === 'shl' && 'imm' in i.b && (i.b.imm & 63) < 32) return { ...i, w: 32 };
+/** Marks a definition whose upper half is dead, and narrows it (in place) when that allows. */
+function markHiDead(i: Inst & { hiDead?: boolean }): void {
+  i.hiDead = true;
+  if ((i.op === 'mov' || i.op === 'neg') && i.w === 64) i.w = 32;
+  else if (i.op === 'bin' && i.w === 64) {
+    if (NARROW_IF_DEAD.has(i.bin)) i.w = 32;
+    else if (i.bin === 'shl' && 'imm' in i.b && (i.b.imm & 63) < 32) i.w = 32;
   }
-  return i;
 }
 
-function backward(f: IrFunction): void {
-  const out = liveOut(f);
-  for (const b of f.blocks) {
-    let live = addReads(out[b.id], termReads(b.term));
-    for (let k = b.insts.length - 1; k >= 0; k--) {
-      let i = b.insts[k];
-      if ('dst' in i && (live & hi(i.dst)) === 0n) i = narrowIfDead({ ...i, hiDead: true });
-      b.insts[k] = i;
-      live = transferInst(i, live);
+/** Marks dead upper halves, walking back from the live-out set in `live` (left as the live-in). */
+function markBlock(b: Block, live: Int32Array): void {
+  transferTerm(b.term, live);
+  for (let k = b.insts.length - 1; k >= 0; k--) {
+    const i = b.insts[k];
+    if ('dst' in i && !hiLive(live, i.dst)) markHiDead(i);
+    // Marking does not change what the instruction reads (a narrowed form reads the same halves).
+    transferInst(i, live);
+  }
+}
+
+/**
+ * Liveness of upper halves, every block (reachable or not), components sinks first: a block
+ * outside any loop is marked as its liveness is computed; a loop is solved first.
+ */
+function backward(f: IrFunction, sc: Sccs): void {
+  const words = halfWords(f);
+  const inn = new Int32Array(f.blocks.length * words);
+  const out = new Int32Array(f.blocks.length * words);
+  const live = new Int32Array(words);
+  for (let k = 0; k < sc.count; k++) {
+    if (sc.cyclic[k] === 0) {
+      const id = sc.blocks[sc.start[k]];
+      unionSuccs(f.blocks[id].term, inn, words, live);
+      markBlock(f.blocks[id], live);
+      copyWords(inn, id * words, live, 0, words);
+      continue;
+    }
+    solveScc(f, sc, k, inn, out, words, live);
+    for (let j = sc.start[k]; j < sc.start[k + 1]; j++) {
+      const id = sc.blocks[j];
+      copyWords(live, 0, out, id * words, words);
+      markBlock(f.blocks[id], live);
     }
   }
 }
 
 function narrowFunction(f: IrFunction, m: IrModule): void {
   for (const b of f.blocks) clearHiDead(b);
-  forward(f, m);
-  backward(f);
+  const fl = flow(f);
+  forward(f, m, fl);
+  backward(f, fl.sc);
 }
 
-export function narrow(m: IrModule): IrModule {
-  return mapFunctions(m, narrowFunction);
-}
+export const narrowInPlace: InPlacePass = (m: IrModule): void => {
+  for (const f of m.functions) narrowFunction(f, m);
+};
