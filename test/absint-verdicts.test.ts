@@ -198,6 +198,39 @@ describe('facts that the analysis records from shared or replayed work', () => {
     expect([...r.facts.boundedBackEdges]).toEqual([5]);
   });
 
+  it('records nested callees first analysed while the outer caller was not recording', () => {
+    const body = [
+      'f:', 'stdw [%r1+0], 1', 'mov %r1, %r10', 'add %r1, -16', 'call local g', 'ldxdw %r0, [%r10-16]', 'exit',
+      'g:', 'stdw [%r1+0], 7', 'ldxdw %r0, [%r1-8]', 'exit',
+    ];
+    // f and g are first analysed (and cached) by the ascending pass of the loop, then recorded
+    // later from what that analysis kept; called once without a loop they are recorded directly.
+    const looped = run(asm([
+      'mov %r6, 0',
+      'loop:', 'mov %r1, %r10', 'add %r1, -8', 'call local f', 'add %r6, 1', 'jlt %r6, 4, loop',
+      'ldxdw %r0, [%r10-8]', 'exit', ...body,
+    ].join('\n')));
+    const once = run(asm(['mov %r6, 0', 'mov %r1, %r10', 'add %r1, -8', 'call local f', 'add %r6, 1', 'ja +0', 'ldxdw %r0, [%r10-8]', 'exit', ...body].join('\n')));
+    // g reads the 8 bytes below f's r10-16 (f's r10-24), which nothing wrote: rejected in g.
+    expect(looped.diagnostics.map((d) => [d.index, d.rule])).toEqual([[15, 'uninit-stack']]);
+    expect(looped.facts.access.get(8)).toMatchObject({ verdict: 'proven', region: 'stack', offset: { min: 504, max: 504 }, write: true });
+    expect(looped.facts.access.get(14)).toMatchObject({ verdict: 'proven', region: 'stack', offset: { min: 496, max: 496 }, write: true });
+    expect(looped.facts.access.get(15)).toMatchObject({ region: 'stack', offset: { min: 488, max: 488 }, write: false });
+    expect(looped.facts.access.get(12)).toMatchObject({ verdict: 'proven', offset: { min: -16, max: -16 } });
+    for (const slot of [8, 12, 14, 15]) expect(looped.facts.access.get(slot)).toEqual(once.facts.access.get(slot));
+    expect(once.diagnostics.map((d) => [d.index, d.rule])).toEqual([[15, 'uninit-stack']]);
+  });
+
+  it('gives every recorded fact its reason, including facts merged over several visits', () => {
+    const r = run(asm('mov %r3, 0\nloop:\nmov %r4, %r10\nadd %r4, -64\nadd %r4, %r3\nstb [%r4+0], 1\nadd %r3, 1\njlt %r3, 64, loop\nldxdw %r0, [%r1+0]\nexit'));
+    const store = r.facts.access.get(4);
+    expect(store).toMatchObject({ verdict: 'proven', region: 'stack', offset: { min: -64, max: -1 } });
+    expect(store?.reason).toMatch(/^stack\[-64, -1\]: inside the stack$/);
+    const read = r.facts.access.get(7);
+    expect(read?.verdict).toBe('check');
+    expect(read?.reason).toBe('mem+0: the mem size is unknown and no comparison with the length bounds the offset');
+  });
+
   it('keeps the facts and diagnostics of code outside loops that is analysed once', () => {
     const p = asm([
       'stdw [%r10-8], 1', 'ldxdw %r0, [%r10-16]', 'mov %r3, 0',

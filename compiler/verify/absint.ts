@@ -122,7 +122,8 @@ interface Access {
   verdict: Verdict;
   region?: string;
   offset?: { min: number; max: number };
-  reason: string;
+  /** Built only when recorded (most judgements during the ascending passes are thrown away). */
+  reason: () => string;
   rule?: 'always-faults' | 'write-readonly';
 }
 
@@ -141,7 +142,9 @@ type Effect =
   | { k: 'note'; i: number; acc: Access; size: number; write: boolean }
   | { k: 'diag'; i: number; rule: string; text: string }
   | { k: 'add'; i: number; n: Num }
-  | { k: 'exit'; s: State };
+  | { k: 'exit'; s: State }
+  /** A local call: recording it records the callee for that entry state (from its cache). */
+  | { k: 'call'; fn: number; entry: State; depth: number };
 
 /** One analysed call: the callee's ascending phase, its exit state, whether its facts are in. */
 interface CallResult {
@@ -149,6 +152,8 @@ interface CallResult {
   asc: Ascent;
   exit: State | undefined;
   recorded: boolean;
+  /** What the descending pass would have recorded (kept while not recorded yet), to replay. */
+  effects?: Effect[];
 }
 
 /** A block transferred exactly once in the ascending phase: the states it read and what it did. */
@@ -349,9 +354,9 @@ class Analyzer {
    * keep the old objects so that this holds downstream too (after a loop that narrowing did not
    * change, the rest of the function is not re-run).
    */
-  private descend(fn: number, entry: State, depth: number, record: boolean, asc: Ascent): State | undefined {
+  private descend(fn: number, entry: State, depth: number, record: boolean, asc: Ascent, capture?: Effect[]): State | undefined {
     const graph = this.graph(fn);
-    const ctx: Ctx = { fn, depth, record, graph };
+    const ctx: Ctx = { fn, depth, record, graph, capture };
     const blocks = this.cfg.blocks;
     const entryBlock = graph.rpo[0];
     const nb = blocks.length;
@@ -360,7 +365,7 @@ class Analyzer {
       const preds = blocks[b].preds;
       const e = b === entryBlock ? entry : undefined;
       const o = asc.once.get(b);
-      if (o !== undefined && !(record && this.hasLocalCall(b)) && sameInputs(o.inputs, inputsOf(b, preds, nb, edge, e))) {
+      if (o !== undefined && sameInputs(o.inputs, inputsOf(b, preds, nb, edge, e))) {
         this.replay(ctx, o.effects);
         continue;
       }
@@ -395,31 +400,24 @@ class Analyzer {
     }
   }
 
-  /** Whether block b calls a local function (whose facts a replay could not record). */
-  private hasLocalCall(b: number): boolean {
-    let h = this.localCallIn.get(b);
-    if (h === undefined) {
-      const blk = this.cfg.blocks[b];
-      h = false;
-      for (let i = blk.start; i <= blk.last; i++) {
-        const c = this.cls[i];
-        if (c !== undefined && c.form === 'call' && c.local) { h = true; break; }
-      }
-      this.localCallIn.set(b, h);
-    }
-    return h;
-  }
-
-  private readonly localCallIn = new Map<number, boolean>();
-
   /** Does what a captured transfer did to the recorded facts and the function's exit state. */
   private replay(ctx: Ctx, effects: readonly Effect[]): void {
     for (const f of effects) {
+      if (f.k === 'exit') ctx.exit = ctx.exit === undefined ? f.s : joinStates(ctx.exit, f.s);
+      ctx.capture?.push(f);
+    }
+    if (ctx.record) this.record(effects);
+  }
+
+  /** Records what captured transfers would have recorded, in their order. */
+  private record(effects: readonly Effect[]): void {
+    for (const f of effects) {
       switch (f.k) {
-        case 'exit': ctx.exit = ctx.exit === undefined ? f.s : joinStates(ctx.exit, f.s); break;
-        case 'note': if (ctx.record) this.note(f.i, f.acc, f.size, f.write); break;
-        case 'diag': if (ctx.record) this.diag(f.i, f.rule, f.text); break;
-        case 'add': if (ctx.record) this.recordAdd(f.i, f.n); break;
+        case 'note': this.note(f.i, f.acc, f.size, f.write); break;
+        case 'diag': this.diag(f.i, f.rule, f.text); break;
+        case 'add': this.recordAdd(f.i, f.n); break;
+        case 'call': this.call(f.fn, f.entry, f.depth, true); break;
+        case 'exit': break;
       }
     }
   }
@@ -780,6 +778,7 @@ class Analyzer {
     for (const r of keep) if (shiftOf(r) !== 0) aff = aff.assign(r, unitCoef(r, 1), STACK_FRAME);
     const entry = new State(regs, stack, zone, aff);
     const exit = this.call(callee, entry, ctx.depth + 1, ctx.record);
+    ctx.capture?.push({ k: 'call', fn: callee, entry, depth: ctx.depth + 1 });
     if (exit === undefined) return undefined;
     const after = s.clone();
     const r0 = exit.regs[0];
@@ -805,13 +804,17 @@ class Analyzer {
     let hit = seen.find((c) => stateEqual(c.entry, entry));
     if (hit === undefined) {
       const asc = this.ascend(fn, entry, depth);
-      hit = { entry, asc, exit: this.descend(fn, entry, depth, record, asc), recorded: record };
+      const effects: Effect[] | undefined = record ? undefined : [];
+      hit = { entry, asc, exit: this.descend(fn, entry, depth, record, asc, effects), recorded: record, effects };
       seen.push(hit);
       return hit.exit;
     }
     if (record && !hit.recorded) {
-      this.descend(fn, entry, depth, true, hit.asc);
       hit.recorded = true;
+      const effects = hit.effects;
+      hit.effects = undefined;
+      if (effects !== undefined) this.record(effects);
+      else this.descend(fn, entry, depth, true, hit.asc);
     }
     return hit.exit;
   }
@@ -881,7 +884,7 @@ class Analyzer {
   private judge(ctx: Ctx, s: State, baseReg: number, base: Val, off: number, size: number, mode: 'read' | 'write' | 'rmw'): Access {
     const write = mode !== 'read';
     if (base.kind !== 'ptr') {
-      return { verdict: 'check', reason: `the base r${baseReg} is not a known pointer (an integer address is checked at run time)` };
+      return { verdict: 'check', reason: () => `the base r${baseReg} is not a known pointer (an integer address is checked at run time)` };
     }
     const region = this.regions[base.region];
     const z = BigInt(size);
@@ -924,30 +927,32 @@ class Analyzer {
       endMin = 0n;
       endMax = 2n ** 64n;
     }
-    const where = `${name}${fmtRange(lo, hi)}`;
+    const where = (): string => `${name}${fmtRange(lo, hi)}`;
     const inBounds = lo >= rLo && (hi + z <= endMin || symbolic);
     const permitted = !write || region.writable;
     if (inBounds && permitted) {
-      const why = base.region === STACK ? 'inside the stack'
+      const why = (): string => base.region === STACK ? 'inside the stack'
         : symbolic && !(hi + z <= endMin) ? `offset + ${size} <= mem length on every path (bounded by comparisons with the length)`
           : `inside ${name} (${endMin} bytes${base.region === MEM ? ', the given mem size' : ''})`;
-      return { verdict: 'proven', region: name, offset, reason: `${where}: ${why}` };
+      return { verdict: 'proven', region: name, offset, reason: () => `${where()}: ${why()}` };
     }
     const below = lo >= rLo - BigInt(PAGE) && hi < rLo;
     const above = lo + z > endMax && hi < endMin + BigInt(PAGE);
     if (below || above) {
-      return { verdict: 'fault', region: name, offset, rule: 'always-faults', reason: `${where}: ${size}-byte access is outside ${name} on every path` };
+      return { verdict: 'fault', region: name, offset, rule: 'always-faults', reason: () => `${where()}: ${size}-byte access is outside ${name} on every path` };
     }
     if (write && !region.writable && lo >= rLo - BigInt(PAGE) && hi < endMin + BigInt(PAGE)) {
-      return { verdict: 'fault', region: name, offset, rule: 'write-readonly', reason: `${where}: writes the read-only region ${name}` };
+      return { verdict: 'fault', region: name, offset, rule: 'write-readonly', reason: () => `${where()}: writes the read-only region ${name}` };
     }
-    let why: string;
-    if (!permitted) why = `may write the read-only region ${name}`;
-    else if (base.region === MEM && this.memSize === undefined && lo >= 0n) why = 'the mem size is unknown and no comparison with the length bounds the offset';
-    else if (hi - lo > 2n ** 40n) why = 'the offset is unbounded';
-    else if (base.region === STACK) why = 'may be outside the stack';
-    else why = `may be outside ${name} (${region.size === undefined && base.region !== MEM ? 'size unknown' : base.region === MEM ? `length ${endMin === endMax ? endMin : `${endMin}..${endMax}`}` : `${endMin} bytes`})`;
-    return { verdict: 'check', region: name, offset, reason: `${where}: ${why}` };
+    const memSize = this.memSize;
+    const why = (): string => {
+      if (!permitted) return `may write the read-only region ${name}`;
+      if (base.region === MEM && memSize === undefined && lo >= 0n) return 'the mem size is unknown and no comparison with the length bounds the offset';
+      if (hi - lo > 2n ** 40n) return 'the offset is unbounded';
+      if (base.region === STACK) return 'may be outside the stack';
+      return `may be outside ${name} (${region.size === undefined && base.region !== MEM ? 'size unknown' : base.region === MEM ? `length ${endMin === endMax ? endMin : `${endMin}..${endMax}`}` : `${endMin} bytes`})`;
+    };
+    return { verdict: 'check', region: name, offset, reason: () => `${where()}: ${why()}` };
   }
 
   // ---- recording ----
@@ -968,7 +973,7 @@ class Analyzer {
     const sz = size as 1 | 2 | 4 | 8;
     const old = this.facts.get(i);
     if (old === undefined) {
-      this.facts.set(i, { slot: i, verdict: a.verdict, region: a.region, offset: a.offset, size: sz, write, reason: a.reason });
+      this.facts.set(i, { slot: i, verdict: a.verdict, region: a.region, offset: a.offset, size: sz, write, reason: a.reason() });
       if (a.rule) this.ruleOf.set(i, a.rule);
       return;
     }
@@ -976,7 +981,7 @@ class Analyzer {
     const offset = region !== undefined && old.offset && a.offset
       ? { min: Math.min(old.offset.min, a.offset.min), max: Math.max(old.offset.max, a.offset.max) } : undefined;
     const verdict: Verdict = old.verdict === a.verdict ? old.verdict : 'check';
-    const reason = old.verdict === a.verdict ? old.reason : old.verdict === 'check' ? old.reason : a.verdict === 'check' ? a.reason : 'faults on some paths only';
+    const reason = old.verdict === a.verdict ? old.reason : old.verdict === 'check' ? old.reason : a.verdict === 'check' ? a.reason() : 'faults on some paths only';
     this.facts.set(i, { slot: i, verdict, region, offset, size: sz, write, reason });
   }
 

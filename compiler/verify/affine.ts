@@ -130,7 +130,9 @@ export class Affine {
 
   /** Equations true in both (affine hull of the union): intersection of the row spaces. */
   join(o: Affine): Affine {
-    if (this.rows.length === 0 || o.rows.length === 0) return new Affine(this.n);
+    // Both empty systems mean the same; returning one keeps identity checks cheap.
+    if (this.rows.length === 0) return this;
+    if (o.rows.length === 0) return o;
     if (this.equals(o)) return this;
     const n = this.n;
     const w = n + 1;

@@ -45,8 +45,11 @@ export function toUnsigned(w: number, s: bigint): bigint {
   return s < 0n ? s + MOD[w] : s;
 }
 
+/** Unknown values of each width: one shared object each (values are immutable). */
+const TOPS: (Num | undefined)[] = [];
+
 export function top(w: number): Num {
-  return { w, umin: 0n, umax: mask(w), smin: sminOf(w), smax: smaxOf(w), t: tunknown(w) };
+  return (TOPS[w] ??= { w, umin: 0n, umax: mask(w), smin: sminOf(w), smax: smaxOf(w), t: tunknown(w) });
 }
 
 export function constant(w: number, c: bigint): Num {

@@ -38,7 +38,8 @@ export interface Derived {
 export const LEN = 11;
 export const NVARS = 12;
 
-export const UNINIT: Val = { kind: 'uninit', region: -1, n: top(64) };
+const TOP64 = top(64);
+export const UNINIT: Val = { kind: 'uninit', region: -1, n: TOP64 };
 export const SCALAR_TOP: Val = { kind: 'scalar', region: -1, n: top(64) };
 
 export const scalar = (n: Num): Val => ({ kind: 'scalar', region: -1, n });
@@ -174,7 +175,7 @@ function derived(s: State): Derived {
   const consts: [number, number][] = [];
   for (let r = 0; r < NVARS; r++) {
     const v = s.regs[r];
-    if (v.kind === 'uninit') { lo[r] = -Infinity; hi[r] = Infinity; continue; }
+    if (v.kind === 'uninit' || v.n === TOP64) { lo[r] = -Infinity; hi[r] = Infinity; continue; }
     const { smin, smax } = v.n;
     lo[r] = smin >= NEG_BIG_LIMIT ? Number(smin) : -Infinity;
     hi[r] = smax <= BIG_LIMIT ? Number(smax) : Infinity;
@@ -191,9 +192,11 @@ function derived(s: State): Derived {
  */
 function explicit(s: State, same: readonly boolean[], head: boolean, other: State | undefined, mods: number[]): { aff: Affine; touched: boolean } {
   let aff = s.aff;
-  const consts = constants(s).filter(([r]) => same[r]);
-  if (consts.length === 0) return { aff, touched: false };
-  const otherVars = other === undefined ? undefined : varsOf(other.aff);
+  const consts = constants(s);
+  let any = false;
+  for (const [r] of consts) if (same[r]) { any = true; break; }
+  if (!any) return { aff, touched: false };
+  const otherVars = other === undefined ? 0 : varsOf(other.aff);
   // Differences of constants tighten the zone directly (no re-closure): joins stay sound, just
   // less tight. They go to `mods` (bound by bound minima over s.zone), not into a copy of the zone.
   const { lo, hi } = bounds(s);
@@ -202,6 +205,7 @@ function explicit(s: State, same: readonly boolean[], head: boolean, other: Stat
     if (v < mods[k] && Math.abs(v) <= LIMIT) mods[k] = v;
   };
   for (const [x, cx] of consts) {
+    if (!same[x]) continue;
     // A constant against any bounded variable: x - y <= cx - min(y), y - x <= max(y) - cx.
     for (let y = 0; y < NVARS; y++) {
       if (y === x || !same[y]) continue;
@@ -211,8 +215,9 @@ function explicit(s: State, same: readonly boolean[], head: boolean, other: Stat
     // Needed where the other side relates x; at a loop head also where the sides differ (that is
     // where new equations come from); a constant both sides agree on stays known as an interval.
     const o = other?.regs[x].n;
-    const agreed = o !== undefined && o.smin === o.smax && o.smin === BigInt(cx);
-    const want = (otherVars?.has(x) ?? false) || (head && !agreed);
+    // cx is exact (|cx| <= 2^50), so comparing as doubles is exact.
+    const agreed = o !== undefined && o.smin === o.smax && Number(o.smin) === cx;
+    const want = (otherVars & (1 << x)) !== 0 || (head && !agreed);
     if (!want || aff.rows.some((r) => r[x] === 1 && r[NVARS] === cx && r.every((v, j) => j === x || j === NVARS || v === 0))) continue;
     const row = new Array<number>(NVARS).fill(0);
     row[x] = 1;
@@ -229,9 +234,9 @@ const MODS_B: number[] = new Array<number>(NVARS * NVARS).fill(Infinity);
  * Join (or widening); `head`: at a loop head, where constants also become equalities (the
  * affine join is what finds p + 2n = c; elsewhere it would only cost time).
  */
-function varsOf(aff: Affine): ReadonlySet<number> {
-  const out = new Set<number>();
-  for (const r of aff.rows) for (let j = 0; j < NVARS; j++) if (r[j] !== 0) out.add(j);
+function varsOf(aff: Affine): number {
+  let out = 0;
+  for (const r of aff.rows) for (let j = 0; j < NVARS; j++) if (r[j] !== 0) out |= 1 << j;
   return out;
 }
 
@@ -250,7 +255,8 @@ function combine(a: State, b: State, widenWith: readonly bigint[] | undefined, h
   // Zone join (or widening) of the zones tightened by explicit(), in one pass; the relations of
   // registers whose meanings differ are dropped from the result (as from both sides before).
   const da = a.zone.d, db = b.zone.d;
-  const out = new Array<number>(da.length);
+  // A copy (then overwritten) keeps the elements kind of zone arrays: plain doubles, not holey.
+  const out = da.slice();
   for (let k = 0; k < da.length; k++) {
     let x = da[k], y = db[k];
     if (MODS_A[k] < x) x = MODS_A[k];
@@ -323,7 +329,7 @@ export function stateLeq(a: State, b: State): boolean {
     if (x > db[k]) { zoneLeq = false; break; }
   }
   if (ea.touched) MODS_A.fill(Infinity);
-  return zoneLeq && a.aff.leq(b.aff, new Map(constants(a)));
+  return zoneLeq && (b.aff.rows.length === 0 || a.aff.leq(b.aff, new Map(constants(a))));
 }
 
 /**
