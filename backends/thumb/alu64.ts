@@ -50,7 +50,15 @@ export function lowerMov(e: Emitter, inst: Extract<Inst, { op: 'mov' }>): void {
 }
 
 /** dst.lo = a.lo OP b.lo with 32-bit semantics (count masked to `countMask` for shifts). */
-function binLo(e: Emitter, bin: BinOp, dst: Reg, a: Reg, b: Operand, countMask: 31 | 63): void {
+/** A register operand whose low half is known reads as an immediate. */
+function lowOperand(e: Emitter, b: Operand): Operand {
+  if (isImm(b)) return b;
+  const k = e.kv(b.reg, 0);
+  return k === undefined ? b : { imm: k };
+}
+
+function binLo(e: Emitter, bin: BinOp, dst: Reg, a: Reg, b0: Operand, countMask: 31 | 63): void {
+  const b = lowOperand(e, b0);
   e.scope(() => {
     const d = e.dest(dst, 0);
     const ra = e.lo(a);
@@ -129,7 +137,8 @@ export function lowerBin(e: Emitter, inst: BinInst): void {
     zeroHi(e, dst, inst.hiDead);
     return;
   }
-  if (inst.hiDead && LOW_ONLY.has(bin)) {
+  // The low half alone when nothing reads the upper one (or every reader knows its value).
+  if ((inst.hiDead || !e.live(dst, 1)) && LOW_ONLY.has(bin)) {
     binLo(e, bin, dst, a, b, 63);
     return;
   }
@@ -149,33 +158,47 @@ export function lowerBin(e: Emitter, inst: BinInst): void {
     case 'shl':
     case 'lshr':
     case 'ashr':
-      if (isImm(b)) shift64Imm(e, bin, dst, a, b.imm & 63);
-      else shift64Reg(e, bin, dst, a, b.reg);
+      if (isImm(b)) shift64Imm(e, bin, dst, a, b.imm & 63, inst.hiDead === true);
+      else shift64Reg(e, bin, dst, a, b.reg, inst.hiDead === true);
       return;
     default:
       div64(e, bin, dst, a, b);
   }
 }
 
+/** The known value of an operand's half (an immediate's upper half is its sign). */
+function operandKnown(e: Emitter, b: Operand, half: 0 | 1): number | undefined {
+  if (isImm(b)) return half === 0 ? b.imm | 0 : (b.imm | 0) >> 31;
+  return e.kv(b.reg, half);
+}
+
 /**
  * 64-bit division: when both upper halves are 0 (most divisions at run time), the 32-bit UDIV
  * path computes the same quotient or remainder for all four operations (both operands are then
- * non-negative as signed numbers too); otherwise the runtime's routine, out of line.
+ * non-negative as signed numbers too); otherwise the runtime's routine, out of line. Upper halves
+ * known to be 0 need no test at run time.
  */
 function div64(e: Emitter, bin: BinOp, dst: Reg, a: Reg, b: Operand): void {
   if (isImm(b) && (b.imm | 0) < 0) {
     div64Call(e, bin, dst, a, b);
     return;
   }
+  const unsigned: BinOp = bin === 'sdiv' || bin === 'udiv' ? 'udiv' : 'urem';
+  const ah = e.kv(a, 1);
+  const bh = operandKnown(e, b, 1);
+  if (ah === 0 && bh === 0) {
+    binLo(e, unsigned, dst, a, b, 31);
+    zeroHi(e, dst, false);
+    return;
+  }
   const slow = e.buf.label('div64_slow');
   const join = e.buf.label('div64_join');
   e.scope(() => {
-    const ah = e.hi(a);
-    if (isImm(b)) e.emit(E.cmpImm(ah, 0));
-    else e.emit(E.orrs(e.tmp(), ah, e.hi(b.reg)));
+    if (bh === 0) e.emit(E.cmpImm(e.hi(a), 0));
+    else if (ah === 0) e.emit(E.cmpImm(e.hi((b as { reg: number }).reg), 0));
+    else e.emit(E.orrs(e.tmp(), e.hi(a), e.hi((b as { reg: number }).reg)));
   });
   e.buf.bcond('ne', slow);
-  const unsigned: BinOp = bin === 'sdiv' || bin === 'udiv' ? 'udiv' : 'urem';
   binLo(e, unsigned, dst, a, b, 31);
   zeroHi(e, dst, false);
   e.buf.bind(join);
@@ -209,10 +232,15 @@ function addSub64(e: Emitter, bin: 'add' | 'sub', dst: Reg, a: Reg, b: Operand):
   });
   e.scope(() => {
     const d = e.dest(dst, 1);
-    const ra = e.hi(a);
     const carryOp = op === 'add' ? 'adc' : 'sbc';
-    if (isImm(b)) dpImmOr(e, carryOp, false, d, ra, hi);
-    else e.emit(E.dpReg(carryOp, false, d, ra, e.hi(b.reg)));
+    const bh = isImm(b) ? hi : e.kv(b.reg, 1);
+    const ah = e.kv(a, 1);
+    if (bh !== undefined) dpImmOr(e, carryOp, false, d, e.hi(a), bh);
+    else if (op === 'add' && ah !== undefined) dpImmOr(e, 'adc', false, d, e.hi((b as { reg: number }).reg), ah);
+    else {
+      const ra = e.hi(a);
+      e.emit(E.dpReg(carryOp, false, d, ra, e.hi((b as { reg: number }).reg)));
+    }
     e.commit(dst, 1, d);
   });
 }
@@ -220,21 +248,36 @@ function addSub64(e: Emitter, bin: 'add' | 'sub', dst: Reg, a: Reg, b: Operand):
 function logic64(e: Emitter, bin: 'and' | 'or' | 'xor', dst: Reg, a: Reg, b: Operand): void {
   const dp = DP_OF[bin] as E.DpOp;
   for (const half of [0, 1] as const) {
-    if (isImm(b)) {
-      const k = half === 0 ? b.imm | 0 : (b.imm | 0) >> 31;
+    if (!e.live(dst, half)) continue;
+    let x = a;
+    let k = operandKnown(e, b, half);
+    let other: Reg | undefined = isImm(b) ? undefined : b.reg;
+    const ka = e.kv(a, half);
+    if (ka !== undefined && k === undefined && other !== undefined) {
+      // The operation commutes: the known side becomes the immediate.
+      x = other;
+      other = a;
+      k = ka;
+    } else if (ka !== undefined && k !== undefined) {
+      const v = bin === 'and' ? ka & k : bin === 'or' ? ka | k : ka ^ k;
+      e.scope(() => e.setConst(dst, half, v));
+      continue;
+    }
+    if (k !== undefined) {
       // Identities keep the upper half of a sign-extended immediate to a move or a constant.
       if ((bin === 'and' && k === -1) || (bin !== 'and' && k === 0)) {
-        copyHalf(e, dst, half, a, half);
+        copyHalf(e, dst, half, x, half);
         continue;
       }
       if ((bin === 'and' && k === 0) || (bin === 'or' && k === -1)) {
-        e.scope(() => e.setConst(dst, half, k));
+        e.scope(() => e.setConst(dst, half, k as number));
         continue;
       }
+      const kk = k;
       e.scope(() => {
         const d = e.dest(dst, half);
-        if (bin === 'xor' && k === -1) e.emit(E.mvn(d, e.read(a, half)));
-        else dpImmOr(e, dp, true, d, e.read(a, half), k);
+        if (bin === 'xor' && kk === -1) e.emit(E.mvn(d, e.read(x, half)));
+        else dpImmOr(e, dp, true, d, e.read(x, half), kk);
         e.commit(dst, half, d);
       });
       continue;
@@ -242,64 +285,56 @@ function logic64(e: Emitter, bin: 'and' | 'or' | 'xor', dst: Reg, a: Reg, b: Ope
     e.scope(() => {
       const d = e.dest(dst, half);
       const ra = e.read(a, half);
-      e.emit(E.dpReg(dp, true, d, ra, e.read(b.reg, half)));
+      e.emit(E.dpReg(dp, true, d, ra, e.read((b as { reg: number }).reg, half)));
       e.commit(dst, half, d);
     });
   }
 }
 
-function homed(e: Emitter, r: Reg): boolean {
-  return e.home(r, 0) !== undefined && e.home(r, 1) !== undefined;
-}
-
+/**
+ * a * b mod 2^64 = UMULL(a.lo, b.lo) + ((a.lo * b.hi + a.hi * b.lo) << 32): the cross terms of
+ * upper halves known to be 0 vanish (two zero-extended values need the UMULL alone), and an upper
+ * half of -1 (a negative immediate) subtracts a.lo. Operands without homes come into fixed
+ * scratch registers: r11 = a.lo, r10 = b.lo, r12 = a.hi (then the product's upper half), lr = the
+ * cross terms.
+ */
 function mul64(e: Emitter, dst: Reg, a: Reg, b: Operand): void {
+  const ah = e.kv(a, 1);
+  const bh = operandKnown(e, b, 1);
   e.scope(() => {
-    if (homed(e, a) && (isImm(b) || homed(e, b.reg))) {
-      const al = e.lo(a);
-      const ah = e.hi(a);
-      const x = e.tmp();
-      let bl: number;
-      if (isImm(b)) {
-        bl = e.constReg(b.imm);
-        e.emit(E.mul(x, ah, bl));
-        if ((b.imm | 0) < 0) e.emit(E.sub(x, x, al)); // cross term al * 0xffffffff
-      } else {
-        bl = e.lo(b.reg);
-        e.emit(E.mul(x, al, e.hi(b.reg)));
-        e.emit(E.mla(x, ah, bl, x));
-      }
-      const dl = e.dest(dst, 0);
-      const dh = e.dest(dst, 1);
-      e.emit(E.umull(dl, dh, al, bl));
-      e.emit(E.add(dh, dh, x));
-      e.commit(dst, 0, dl);
-      e.commit(dst, 1, dh);
-      return;
+    for (const r of [10, 11, 12, LR]) e.take(r);
+    // The register holding a half: its home, or `into` loaded with its value.
+    const val = (r: Reg, half: 0 | 1, into: number): number =>
+      (e.kv(r, half) === undefined ? e.home(r, half) : undefined) ?? e.read(r, half, into);
+    const al = val(a, 0, 11);
+    const bl = isImm(b) ? (e.emit(E.loadConst(10, b.imm | 0)), 10) : val(b.reg, 0, 10);
+    let x = false;
+    if (bh === -1 && isImm(b)) {
+      e.emit(E.rsbImm(LR, al, 0));
+      x = true;
+    } else if (bh !== 0) {
+      const bhr = isImm(b) ? (e.emit(E.loadConst(LR, bh as number)), LR) : val(b.reg, 1, LR);
+      e.emit(E.mul(LR, al, bhr));
+      x = true;
     }
-    // Operands in canonical scratch registers: r11 = a.lo, r12 = a.hi, r10 = b.lo, lr = cross.
-    const [al, ah, bl, x] = [e.take(11), e.take(12), e.take(10), e.take(LR)];
-    e.lo(a, al);
-    if (isImm(b)) {
-      e.emit(E.loadConst(bl, b.imm | 0));
-      e.emit(E.loadConst(x, (b.imm | 0) >> 31));
-    } else {
-      e.lo(b.reg, bl);
-      e.hi(b.reg, x);
+    if (ah !== 0) {
+      const ahr = val(a, 1, 12);
+      e.emit(x ? E.mla(LR, ahr, bl, LR) : E.mul(LR, ahr, bl));
+      x = true;
     }
-    e.emit(E.mul(x, al, x));
-    e.hi(a, ah);
-    e.emit(E.mla(x, ah, bl, x));
-    e.emit(E.umull(al, ah, al, bl));
-    e.emit(E.add(ah, ah, x));
-    e.commit(dst, 0, al);
-    e.commit(dst, 1, ah);
+    const dl = e.home(dst, 0) ?? 11;
+    const dh = (e.live(dst, 1) ? e.home(dst, 1) : undefined) ?? 12;
+    e.emit(E.umull(dl, dh, al, bl));
+    if (x) e.emit(E.add(dh, dh, LR));
+    e.commit(dst, 0, dl);
+    e.commit(dst, 1, dh);
   });
 }
 
-function shift64Imm(e: Emitter, bin: 'shl' | 'lshr' | 'ashr', dst: Reg, a: Reg, n: number): void {
+function shift64Imm(e: Emitter, bin: 'shl' | 'lshr' | 'ashr', dst: Reg, a: Reg, n: number, hiDead: boolean): void {
   if (n === 0) {
     copyHalf(e, dst, 0, a, 0);
-    copyHalf(e, dst, 1, a, 1);
+    if (!hiDead) copyHalf(e, dst, 1, a, 1);
     return;
   }
   const shifted = (d: number, src: number, type: E.ShiftType, k: number): void => {
@@ -307,16 +342,23 @@ function shift64Imm(e: Emitter, bin: 'shl' | 'lshr' | 'ashr', dst: Reg, a: Reg, 
       if (d !== src) e.emit(E.mov(d, src));
     } else e.emit(E.shiftImm(type, true, d, src, k));
   };
+  const ah = e.kv(a, 1);
+  const al = e.kv(a, 0);
   if (bin === 'shl') {
-    e.scope(() => {
-      const d = e.dest(dst, 1);
-      if (n < 32) {
-        const al = e.lo(a);
-        shifted(d, e.hi(a), 'lsl', n);
-        e.emit(E.orr(d, d, al, { type: 'lsr', amount: 32 - n }));
-      } else shifted(d, e.lo(a), 'lsl', n - 32);
-      e.commit(dst, 1, d);
-    });
+    if (!hiDead && e.live(dst, 1)) {
+      e.scope(() => {
+        const d = e.dest(dst, 1);
+        if (n >= 32) shifted(d, e.lo(a), 'lsl', n - 32);
+        else if (ah === 0) e.emit(E.shiftImm('lsr', true, d, e.lo(a), 32 - n));
+        else if (al === 0) shifted(d, e.hi(a), 'lsl', n);
+        else {
+          const ra = e.lo(a);
+          shifted(d, e.hi(a), 'lsl', n);
+          e.emit(E.orr(d, d, ra, { type: 'lsr', amount: 32 - n }));
+        }
+        e.commit(dst, 1, d);
+      });
+    }
     e.scope(() => {
       if (n >= 32) e.setConst(dst, 0, 0);
       else {
@@ -327,66 +369,111 @@ function shift64Imm(e: Emitter, bin: 'shl' | 'lshr' | 'ashr', dst: Reg, a: Reg, 
     });
     return;
   }
-  const hiType: E.ShiftType = bin === 'ashr' ? 'asr' : 'lsr';
+  // An arithmetic shift of a known non-negative value is a logical one.
+  const type: 'lshr' | 'ashr' = bin === 'ashr' && ah !== undefined && ah >= 0 ? 'lshr' : bin;
+  const hiType: E.ShiftType = type === 'ashr' ? 'asr' : 'lsr';
   e.scope(() => {
     const d = e.dest(dst, 0);
     if (n < 32) {
-      const ah = e.hi(a);
-      shifted(d, e.lo(a), 'lsr', n);
-      e.emit(E.orr(d, d, ah, { type: 'lsl', amount: 32 - n }));
-    } else shifted(d, e.hi(a), hiType, n - 32);
+      if (ah === 0) shifted(d, e.lo(a), 'lsr', n);
+      else {
+        const rh = e.hi(a);
+        shifted(d, e.lo(a), 'lsr', n);
+        e.emit(E.orr(d, d, rh, { type: 'lsl', amount: 32 - n }));
+      }
+    } else if (ah === 0) e.emit(E.loadConst(d, 0));
+    else shifted(d, e.hi(a), hiType, n - 32);
     e.commit(dst, 0, d);
   });
+  if (hiDead) return;
   e.scope(() => {
-    if (n >= 32 && bin === 'lshr') {
+    if ((n >= 32 && type === 'lshr') || ah === 0) {
       e.setConst(dst, 1, 0);
       return;
     }
+    if (!e.live(dst, 1)) return;
     const d = e.dest(dst, 1);
     shifted(d, e.hi(a), hiType, n >= 32 ? 31 : n);
     e.commit(dst, 1, d);
   });
 }
 
-/** Shift by a register: both halves in scratch (r11 = lo, r12 = hi, r10 = count, lr = temporary). */
-function shift64Reg(e: Emitter, bin: 'shl' | 'lshr' | 'ashr', dst: Reg, a: Reg, b: Reg): void {
+/**
+ * Shift by a register. ARM shifts by a register use the count's low byte and give 0 (or the sign)
+ * from 32 on, so with c = count & 63:
+ *   shl:  lo = lo << c, hi = hi << c | lo >> (32 - c) | lo << (c - 32)
+ *   lshr: hi = hi >> c, lo = lo >> c | hi << (32 - c) | hi >> (c - 32)
+ * where a "negative" count reads as a large byte and gives 0; ashr predicates its c >= 32 term,
+ * since an arithmetic shift by a large count fills with the sign instead. An upper half known to be
+ * 0 drops its terms.
+ */
+function shift64Reg(e: Emitter, bin: 'shl' | 'lshr' | 'ashr', dst: Reg, a: Reg, b: Reg, hiDead: boolean): void {
+  const ah = e.kv(a, 1);
+  const type: 'shl' | 'lshr' | 'ashr' = bin === 'ashr' && ah !== undefined && ah >= 0 ? 'lshr' : bin;
+  const wide = { width: 'wide' as const };
+  const wantHi = !hiDead && e.live(dst, 1);
   e.scope(() => {
-    const [lo, hi, c, t] = [e.take(11), e.take(12), e.take(10), e.take(LR)];
-    e.lo(b, c);
-    e.emit(E.andImm(c, c, 63));
-    e.lo(a, lo);
-    e.hi(a, hi);
-    const wide = { width: 'wide' as const };
-    if (bin === 'shl') {
-      e.emit(E.lsl(hi, hi, c, wide));
-      e.emit(E.rsbImm(t, c, 32));
-      e.emit(E.lsr(t, lo, t, wide));
-      e.emit(E.orr(hi, hi, t));
-      e.emit(E.subImm(t, c, 32));
-      e.emit(E.lsl(t, lo, t, wide));
-      e.emit(E.orr(hi, hi, t));
-      e.emit(E.lsl(lo, lo, c, wide));
-    } else {
-      e.emit(E.lsr(lo, lo, c, wide));
-      e.emit(E.rsbImm(t, c, 32));
-      e.emit(E.lsl(t, hi, t, wide));
-      e.emit(E.orr(lo, lo, t));
-      if (bin === 'lshr') {
-        e.emit(E.subImm(t, c, 32));
-        e.emit(E.lsr(t, hi, t, wide));
-        e.emit(E.orr(lo, lo, t));
-        e.emit(E.lsr(hi, hi, c, wide));
-      } else {
-        // asr by a "negative" count would fill with the sign, so the c >= 32 term is predicated.
-        e.emit(E.subsImm(t, c, 32));
-        e.emit(E.it('pl', 't'));
-        e.emit(E.asr(t, hi, t, { width: 'wide', inIT: true }));
-        e.emit(E.orr(lo, lo, t, undefined, { width: 'wide', inIT: true }));
-        e.emit(E.asr(hi, hi, c, wide));
+    const c = e.tmp();
+    e.scope(() => e.emit(E.andImm(c, e.lo(b), 63)));
+    const t = e.tmp();
+    if (type === 'shl') {
+      // The new upper half first: it reads both halves of a, the new lower half only a.lo.
+      let nh: number | undefined;
+      if (wantHi) {
+        nh = e.tmp();
+        const nhr = nh;
+        if (ah !== 0) e.scope(() => e.emit(E.lsl(nhr, e.hi(a), c, wide)));
+        e.scope(() => {
+          const ral = e.lo(a);
+          e.emit(E.rsbImm(t, c, 32));
+          if (ah === 0) e.emit(E.lsr(nhr, ral, t, wide));
+          else {
+            e.emit(E.lsr(t, ral, t, wide));
+            e.emit(E.orr(nhr, nhr, t));
+          }
+          e.emit(E.subImm(t, c, 32));
+          e.emit(E.lsl(t, ral, t, wide));
+          e.emit(E.orr(nhr, nhr, t));
+        });
       }
+      e.scope(() => {
+        const ral = e.lo(a);
+        const d = e.home(dst, 0) ?? (e.isScratch(ral) ? ral : t);
+        e.emit(E.lsl(d, ral, c, wide));
+        e.commit(dst, 0, d);
+      });
+      if (nh !== undefined) e.commit(dst, 1, nh);
+      else if (!hiDead) e.setConst(dst, 1, 0);
+      return;
     }
-    e.commit(dst, 0, lo);
-    e.commit(dst, 1, hi);
+    // dst.lo's home may be a.lo's (read first) but never a.hi's or the count's (already in c).
+    const nl = e.home(dst, 0) ?? e.tmp();
+    e.scope(() => e.emit(E.lsr(nl, e.lo(a), c, wide)));
+    if (ah !== 0) {
+      e.scope(() => {
+        const rah = e.hi(a);
+        e.emit(E.rsbImm(t, c, 32));
+        e.emit(E.lsl(t, rah, t, wide));
+        e.emit(E.orr(nl, nl, t));
+        if (type === 'lshr') {
+          e.emit(E.subImm(t, c, 32));
+          e.emit(E.lsr(t, rah, t, wide));
+          e.emit(E.orr(nl, nl, t));
+        } else {
+          // asr by a "negative" count would fill with the sign, so the c >= 32 term is predicated.
+          e.emit(E.subsImm(t, c, 32));
+          e.emit(E.it('pl', 't'));
+          e.emit(E.asr(t, rah, t, { width: 'wide', inIT: true }));
+          e.emit(E.orr(nl, nl, t, undefined, { width: 'wide', inIT: true }));
+        }
+        if (wantHi) {
+          const d = e.home(dst, 1) ?? (e.isScratch(rah) ? rah : t);
+          e.emit(type === 'lshr' ? E.lsr(d, rah, c, wide) : E.asr(d, rah, c, wide));
+          e.commit(dst, 1, d);
+        }
+      });
+    } else if (!hiDead) e.setConst(dst, 1, 0);
+    e.commit(dst, 0, nl);
   });
 }
 
@@ -516,52 +603,127 @@ function prepared(e: Emitter, op: E.CompareOp, k: number): Side {
   }
 }
 
+/** The outcome of a compare: an ARM condition after the emitted compare, or a fixed answer. */
+export type CompareOutcome = E.Cond | 'always' | 'never';
+
+/** Signed conditions become unsigned ones when the upper halves are equal. */
+const LOW_UNSIGNED: Record<IrCond, E.Cond> = {
+  eq: 'eq', ne: 'ne', ugt: 'hi', uge: 'hs', ult: 'lo', ule: 'ls', sgt: 'hi', sge: 'hs', slt: 'lo', sle: 'ls', set: 'ne',
+};
+
+/** The answer of a 64-bit compare decided by different known upper halves. */
+function byUpperHalves(cond: IrCond, ah: number, bh: number): boolean {
+  const u = (ah >>> 0) - (bh >>> 0);
+  const s = ah - bh;
+  switch (cond) {
+    case 'eq': return false;
+    case 'ne': return true;
+    case 'ugt': case 'uge': return u > 0;
+    case 'ult': case 'ule': return u < 0;
+    case 'sgt': case 'sge': return s > 0;
+    case 'slt': case 'sle': return s < 0;
+    case 'set': return (ah & bh) !== 0;
+  }
+}
+
 /**
- * Emits the compare of a `br` and returns the ARM condition under which the branch is taken.
- * Uses only compare instructions and (for signed 64-bit) SBCS into a scratch.
+ * Emits the compare of a `br` and returns the ARM condition under which the branch is taken (or
+ * the fixed answer when known upper halves decide it). Uses only compare instructions and SBCS or
+ * ORRS into a scratch.
  */
-export function lowerCompare(e: Emitter, t: Br): E.Cond {
+export function lowerCompare(e: Emitter, t: Br): CompareOutcome {
   const { cond, a, b } = t;
   const imm = isImm(b) ? b.imm | 0 : undefined;
   const cmpOp: E.CompareOp = cond === 'set' ? 'tst' : 'cmp';
-  if (t.w === 32) {
+  const lowOnly = (c: E.Cond): E.Cond => {
     const ra = e.lo(a);
-    if (imm !== undefined) cmpImmOr(e, cmpOp, ra, imm);
-    else e.emit(E.compare(cmpOp, ra, e.lo((b as { reg: number }).reg)));
-    return COND32[cond];
+    const lb = lowOperand(e, b);
+    if (isImm(lb)) cmpImmOr(e, cmpOp, ra, lb.imm | 0);
+    else e.emit(E.compare(cmpOp, ra, e.lo(lb.reg)));
+    return c;
+  };
+  if (t.w === 32) return lowOnly(COND32[cond]);
+  const ah = e.kv(a, 1);
+  const bh = imm !== undefined ? imm >> 31 : e.kv((b as { reg: number }).reg, 1);
+  if (ah !== undefined && bh !== undefined) {
+    if (cond === 'set') return (ah & bh) !== 0 ? 'always' : lowOnly('ne');
+    // Equal upper halves: the low halves decide, as unsigned numbers whatever the signedness.
+    if (ah === bh) return lowOnly(LOW_UNSIGNED[cond]);
+    return byUpperHalves(cond, ah, bh) ? 'always' : 'never';
   }
-  const side = (half: 0 | 1): Side =>
-    imm !== undefined ? prepared(e, cmpOp, half === 0 ? imm : imm >> 31) : { reg: e.read((b as { reg: number }).reg, half) };
+  const side = (half: 0 | 1): Side => {
+    if (imm !== undefined) return prepared(e, cmpOp, half === 0 ? imm : imm >> 31);
+    const r = (b as { reg: number }).reg;
+    const k = e.kv(r, half);
+    return k !== undefined ? prepared(e, cmpOp, k) : { reg: e.read(r, half) };
+  };
   const inIT = { inIT: true };
   switch (cond) {
     case 'eq':
     case 'ne':
     case 'set': {
+      if (cond !== 'set' && imm === 0) {
+        // a == 0 is (lo | hi) == 0: ORRS into a scratch.
+        const al = e.lo(a);
+        const ahr = e.hi(a);
+        e.emit(E.orrs(e.tmp(), al, ahr));
+        return cond;
+      }
       const al = e.lo(a);
-      const ah = e.hi(a);
+      const ahr = e.hi(a);
       const bl = side(0);
-      const bh = side(1);
+      const bhs = side(1);
       cmpSide(e, cmpOp, al, bl);
       e.emit(E.it('eq'));
-      cmpSide(e, cmpOp, ah, bh, inIT);
+      cmpSide(e, cmpOp, ahr, bhs, inIT);
       return cond === 'eq' ? 'eq' : 'ne';
     }
     case 'ugt':
     case 'uge':
     case 'ult':
-    case 'ule': {
-      const al = e.lo(a);
-      const ah = e.hi(a);
-      const bl = side(0);
-      const bh = side(1);
-      cmpSide(e, 'cmp', ah, bh);
-      e.emit(E.it('eq'));
-      cmpSide(e, 'cmp', al, bl, inIT);
-      return COND32[cond];
-    }
+    case 'ule':
+      return unsignedCompare64(e, cond, a, b);
     default:
       return signedCompare64(e, cond, a, b);
   }
+}
+
+/**
+ * a - b over 64 bits with CMP on the low halves and SBCS on the upper ones: C is set exactly when
+ * a >= b. a > b is b < a (swapped registers) or a >= k + 1 (constants); a <= b likewise.
+ */
+function unsignedCompare64(e: Emitter, cond: 'ugt' | 'uge' | 'ult' | 'ule', a: Reg, b: Operand): CompareOutcome {
+  if (isImm(b)) {
+    let k = BigInt.asUintN(64, BigInt(b.imm | 0));
+    const geq = cond === 'uge' || cond === 'ugt';
+    if (cond === 'ugt' || cond === 'ule') {
+      k += 1n;
+      if (k === 1n << 64n) return cond === 'ugt' ? 'never' : 'always';
+    }
+    if (k === 0n) return geq ? 'always' : 'never';
+    const klo = Number(BigInt.asIntN(32, k));
+    const khi = Number(BigInt.asIntN(32, k >> 32n));
+    e.scope(() => cmpImmOr(e, 'cmp', e.lo(a), klo));
+    e.scope(() => {
+      const ahr = e.hi(a);
+      dpImmOr(e, 'sbc', true, e.tmp(), ahr, khi);
+    });
+    return geq ? 'hs' : 'lo';
+  }
+  const swap = cond === 'ugt' || cond === 'ule';
+  const [x, y] = swap ? [b.reg, a] : [a, b.reg];
+  e.scope(() => {
+    const xl = e.lo(x);
+    e.emit(E.cmp(xl, e.lo(y)));
+  });
+  e.scope(() => {
+    const xh = e.hi(x);
+    const ky = e.kv(y, 1);
+    if (ky !== undefined) dpImmOr(e, 'sbc', true, e.tmp(), xh, ky);
+    else e.emit(E.sbcs(e.tmp(), xh, e.hi(y)));
+  });
+  // x < y: a < b (ult) or b < a (ugt); x >= y: a >= b (uge) or b >= a (ule).
+  return cond === 'ult' || cond === 'ugt' ? 'lo' : 'hs';
 }
 
 function signedCompare64(e: Emitter, cond: 'sgt' | 'sge' | 'slt' | 'sle', a: Reg, b: Operand): E.Cond {
@@ -592,8 +754,9 @@ function signedCompare64(e: Emitter, cond: 'sgt' | 'sge' | 'slt' | 'sle', a: Reg
   });
   e.scope(() => {
     const xh = e.hi(x);
-    const yh = e.hi(y);
-    e.emit(E.sbcs(e.tmp(), xh, yh));
+    const ky = e.kv(y, 1);
+    if (ky !== undefined) dpImmOr(e, 'sbc', true, e.tmp(), xh, ky);
+    else e.emit(E.sbcs(e.tmp(), xh, e.hi(y)));
   });
   return cond === 'slt' || cond === 'sgt' ? 'lt' : 'ge';
 }

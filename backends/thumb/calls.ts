@@ -61,6 +61,24 @@ export function reloadCallerSaved(e: Emitter, alsoR0 = false): void {
   }
 }
 
+/**
+ * Writes the known value of every argument half to its slot (after the homes went there): the code
+ * may never have stored it (known.ts, liveness.ts).
+ */
+function storeKnownArgs(e: Emitter): void {
+  for (let r = 1; r <= 5; r++) {
+    for (const half of [0, 1] as const) {
+      const v = e.kv(r, half);
+      if (v === undefined) continue;
+      e.scope(() => {
+        const t = e.take(12);
+        e.emit(E.loadConst(t, v));
+        strState(e, t, slotOf(r, half));
+      });
+    }
+  }
+}
+
 /** `call id` / `callx reg`: r1-r5 go to their slots, the dispatcher returns a status in r0. */
 export function lowerHelperCall(e: Emitter, inst: Extract<Inst, { op: 'call' | 'callx' }>, L: SharedLabels): void {
   e.scope(() => {
@@ -71,6 +89,7 @@ export function lowerHelperCall(e: Emitter, inst: Extract<Inst, { op: 'call' | '
       e.hi(inst.reg, idHi);
     }
     saveCallerSaved(e, true);
+    storeKnownArgs(e);
     e.emit(E.mov(0, E.SP));
     if (inst.op === 'callx') {
       e.emit(E.mov(1, idLo));
@@ -149,7 +168,14 @@ export function emitShared(e: Emitter, L: SharedLabels, entryBody: Label): void 
   e.buf.bind(L.entry);
   strState(e, E.LR, OFF.EXIT_LR);
   for (const h of homedHalves(e)) ldrState(e, h.home, slotOf(h.reg, h.half));
+  const budget = e.alloc.budgetReg;
+  if (budget !== undefined) ldrState(e, budget, OFF.BUDGET);
   e.buf.b(entryBody);
+  // Every way out of the code passes here first: the budget register goes back to the state.
+  const leave = (): void => {
+    if (budget !== undefined) strState(e, budget, OFF.BUDGET);
+    e.emit(ldrPc(E.SP, OFF.EXIT_LR));
+  };
 
   // ret_common: return from a local call, or end the program at depth 0.
   e.buf.bind(L.retCommon);
@@ -173,7 +199,7 @@ export function emitShared(e: Emitter, L: SharedLabels, entryBody: Label): void 
   e.buf.bind(L.exitOk);
   for (const h of homedHalves(e)) if (h.reg === 0) strState(e, h.home, slotOf(0, h.half));
   e.emit(E.movsImm(0, STATUS.OK));
-  e.emit(ldrPc(E.SP, OFF.EXIT_LR));
+  leave();
 
   // Fault exits: r0 = status, lr = the return address of the reporting `bl` (the site).
   const exitWith = (label: Label, status: number): void => {
@@ -194,9 +220,9 @@ export function emitShared(e: Emitter, L: SharedLabels, entryBody: Label): void 
   e.buf.b(L.faultCommon);
   e.buf.bind(stop);
   e.emit(E.movsImm(0, STATUS.OK));
-  e.emit(ldrPc(E.SP, OFF.EXIT_LR));
+  leave();
 
   e.buf.bind(L.faultCommon);
   strState(e, E.LR, OFF.FAULT_SITE);
-  e.emit(ldrPc(E.SP, OFF.EXIT_LR));
+  leave();
 }

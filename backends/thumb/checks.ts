@@ -19,6 +19,7 @@ import { INFO_HAS_ADDR, INFO_WRITE, OFF, REGION, regionField, sizeClass, STATUS 
 import type { SharedLabels } from './calls.js';
 import * as E from './encode.js';
 import { dpImmOr, ldrState, LR, strState, type Emitter } from './emitter.js';
+import { knownHalf, type KnownState } from './known.js';
 import { successors } from './regalloc.js';
 
 export interface RegionInfo {
@@ -37,7 +38,7 @@ export interface Addr {
   off: number;
 }
 
-type MemInst = Extract<Inst, { op: 'load' | 'store' | 'atomic' }>;
+export type MemInst = Extract<Inst, { op: 'load' | 'store' | 'atomic' }>;
 
 const R10 = 10;
 const UNKNOWN = -1;
@@ -150,6 +151,9 @@ export class RegionGuess {
   }
 }
 
+/** What decides how an access is checked. */
+export type RegionContext = Pick<AccessContext, 'regions' | 'byName' | 'facts'>;
+
 export interface AccessContext {
   regions: readonly RegionInfo[];
   byName: ReadonlyMap<string, number>;
@@ -163,7 +167,7 @@ export interface AccessContext {
  * pointer is then that region's base plus a small offset on every path, so its upper half is 0
  * and only the (run-time) upper bound needs checking.
  */
-function upperHalfZero(ctx: AccessContext, inst: MemInst, region: RegionInfo): boolean {
+function upperHalfZero(ctx: RegionContext, inst: MemInst, region: RegionInfo): boolean {
   const f = ctx.facts?.access.get(inst.pc);
   if (f === undefined || f.offset === undefined || f.region !== region.name || region.name === 'stack') return false;
   return f.offset.min >= 0 && f.offset.max + region.vbase < 0x1_0000_0000;
@@ -180,7 +184,7 @@ const lookupArg = (size: 1 | 2 | 4 | 8, write: boolean): number => sizeClass(siz
 
 /** The register holding a half: its home, or `into` loaded from the slot (0 for r10's upper half). */
 function raw(e: Emitter, reg: Reg, half: 0 | 1, into: number): number {
-  const h = e.home(reg, half);
+  const h = e.kv(reg, half) === undefined ? e.home(reg, half) : undefined;
   if (h !== undefined) return h;
   e.read(reg, half, into);
   return into;
@@ -191,76 +195,123 @@ function raw(e: Emitter, reg: Reg, half: 0 | 1, into: number): number {
  * the lookup routine, which returns r11 = host base, r12 = offset in the region (or reports the
  * fault and never returns).
  */
-function callLookup(e: Emitter, ctx: AccessContext, base: Reg, off: number, size: 1 | 2 | 4 | 8, write: boolean, pc: number): void {
+function callLookup(e: Emitter, ctx: AccessContext, inst: MemInst, region: RegionInfo | undefined): void {
+  const { base, off, size, pc } = inst;
+  const write = inst.op !== 'load';
+  // An upper half that is known, or that the verifier proved 0, is never read (liveness.ts relies on it).
+  const hiKnown = e.kv(base, 1) ?? (region !== undefined && upperHalfZero(ctx, inst, region) ? 0 : undefined);
+  const hi = (): void => {
+    if (hiKnown !== undefined) e.emit(E.loadConst(11, hiKnown, { preserveFlags: true }));
+    else e.hi(base, 11);
+  };
   if (off !== 0) {
     e.emit(E.loadConst(10, off | 0));
     e.lo(base, 12);
     e.emit(E.adds(12, 12, 10));
-    e.hi(base, 11);
+    hi();
     e.emit(E.adc(11, 11, 10, { type: 'asr', amount: 31 }));
   } else {
     e.lo(base, 12);
-    e.hi(base, 11);
+    hi();
   }
   e.emit(E.loadConst(10, lookupArg(size, write)));
   e.blSite(ctx.L.lookup, pc);
 }
 
-/** Brings an [rn, #off] address into the range of LDR/STR immediates (rn must be scratch). */
+/** Brings an [rn, #off] address into the range of LDR/STR immediates (through r12, taken by the caller). */
 function fitOffset(e: Emitter, a: Addr, extra: number): Addr {
   if (a.rm !== undefined) return a;
   if (a.off >= -255 && a.off + extra <= 4095) return a;
-  dpImmOr(e, 'add', false, a.rn, a.rn, a.off);
-  return { rn: a.rn, off: 0 };
+  dpImmOr(e, 'add', false, 12, a.rn, a.off);
+  return { rn: 12, off: 0 };
 }
 
 /**
- * Computes the address of an access, checking it when needed. Leaves r11/r12 holding it; the
- * caller may then use the other scratch registers (lr, r10) for the value.
+ * One memory access: computes its address, checking it when needed, and calls `perform` with it
+ * (the load or store itself, which reads values and writes destinations through homes, lr and
+ * r10). The region's host base stays cached in r11 (or its delta, or the frame pointer) and its
+ * count in r10, so that the next access to the region in the block loads neither. A failed inline
+ * check goes to a cold stub that looks the address up (or faults), performs the access there,
+ * restores the cached words and resumes after the access: the hot path has no join.
  */
-export function accessAddress(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number): Addr {
-  const { base, off, access } = inst;
+function access(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number, perform: (a: Addr) => void): void {
+  const { base, off, access: verdict } = inst;
   const size = inst.size;
   const write = inst.op !== 'load';
-  e.take(11);
-  e.take(12);
-  // Within the current frame: r10 - 512 <= ea and ea + size <= r10, whatever the call depth.
-  if (base === R10 && ((off >= -512 && off + size <= 0) || (access.verdict === 'proven' && access.region === 'stack'))) {
-    ldrState(e, 11, OFF.FP_PHYS);
-    return fitOffset(e, { rn: 11, off: off + 512 }, size);
-  }
-  const named = access.region !== undefined ? ctx.byName.get(access.region) : undefined;
-  if (access.verdict === 'proven' && named !== undefined) {
-    ldrState(e, 11, regionField(named, REGION.DELTA));
-    e.emit(E.add(11, 11, raw(e, base, 0, 12)));
-    return fitOffset(e, { rn: 11, off }, size);
-  }
+  e.scope(() => {
+    e.take(12);
+    // Within the current frame: r10 - 512 <= ea and ea + size <= r10, whatever the call depth.
+    if (base === R10 && ((off >= -512 && off + size <= 0) || (verdict.verdict === 'proven' && verdict.region === 'stack'))) {
+      const fp = e.stateIn(11, OFF.FP_PHYS);
+      perform(fitOffset(e, { rn: fp, off: off + 512 }, size));
+      return;
+    }
+    const named = verdict.region !== undefined ? ctx.byName.get(verdict.region) : undefined;
+    if (verdict.verdict === 'proven' && named !== undefined) {
+      const delta = e.stateIn(11, regionField(named, REGION.DELTA));
+      const lo = raw(e, base, 0, 12);
+      // [delta, lo] when there is no offset: the addition happens in the access itself.
+      if (off === 0 && size !== 8) {
+        perform({ rn: delta, rm: lo, off: 0 });
+        return;
+      }
+      e.emit(E.add(12, delta, lo));
+      perform(fitOffset(e, { rn: 12, off }, size));
+      return;
+    }
+    const idx = named ?? (guess >= 0 ? guess : undefined);
+    const region = idx !== undefined ? ctx.regions[idx] : undefined;
+    if (region === undefined || (write && !region.writable)) {
+      e.forget();
+      for (const r of [10, 11]) e.take(r);
+      callLookup(e, ctx, inst, undefined);
+      perform({ rn: 11, rm: 12, off: 0 });
+      return;
+    }
+    const slow = e.buf.label(`slow_${inst.pc}`);
+    const resume = e.buf.label(`resume_${inst.pc}`);
+    emitSubConst(e, raw(e, base, 0, 12), region.vbase, off);
+    const cntOff = regionField(region.index, REGION.CNT + 4 * sizeClass(size));
+    const hostOff = regionField(region.index, REGION.HOST);
+    e.emit(E.cmp(12, e.stateIn(10, cntOff)));
+    const hiKnown = e.kv(base, 1);
+    if (hiKnown === undefined && !upperHalfZero(ctx, inst, region)) {
+      // (hi : ea - vbase) - (0 : cnt) borrows exactly when hi == 0 and ea - vbase < cnt.
+      e.scope(() => {
+        const t = e.take(LR);
+        e.emit(E.sbcsImm(t, raw(e, base, 1, t), 0));
+      });
+    }
+    // A known nonzero upper half is never in a region: always the slow path (which faults).
+    e.buf.bcond(hiKnown !== undefined && hiKnown !== 0 ? 'al' : 'hs', slow);
+    perform({ rn: e.stateIn(11, hostOff), rm: 12, off: 0 });
+    e.buf.bind(resume);
+    const keep = e.cachedState();
+    e.addCold(() => {
+      e.buf.bind(slow);
+      for (const r of [10, 11, 12]) e.take(r);
+      callLookup(e, ctx, inst, region);
+      perform({ rn: 11, rm: 12, off: 0 });
+      for (const [r, at] of keep) ldrState(e, r, at);
+      e.buf.b(resume);
+    });
+  });
+}
+
+/**
+ * Whether the code of a memory access reads its base register's upper half (in line or in its slow
+ * path): only checks do, and not when the half is known or the verifier proved it 0. Mirrors
+ * `access`; liveness.ts drops writes of upper halves nothing reads.
+ */
+export function readsBaseHi(ctx: RegionContext, inst: MemInst, known: KnownState, guess: number): boolean {
+  const { base, access: verdict } = inst;
+  if (base === R10) return false;
+  if (knownHalf(known, base, 1) !== undefined) return false;
+  const named = verdict.region !== undefined ? ctx.byName.get(verdict.region) : undefined;
+  if (verdict.verdict === 'proven' && named !== undefined) return false;
   const idx = named ?? (guess >= 0 ? guess : undefined);
   const region = idx !== undefined ? ctx.regions[idx] : undefined;
-  if (region === undefined || (write && !region.writable)) {
-    callLookup(e, ctx, base, off, size, write, inst.pc);
-    return { rn: 11, rm: 12, off: 0 };
-  }
-  const slow = e.buf.label(`slow_${inst.pc}`);
-  const join = e.buf.label(`join_${inst.pc}`);
-  if (base !== R10 && !upperHalfZero(ctx, inst, region)) {
-    e.emit(E.cmpImm(raw(e, base, 1, 11), 0));
-    e.buf.bcond('ne', slow);
-  }
-  const lo = raw(e, base, 0, 12);
-  emitSubConst(e, lo, region.vbase, off);
-  ldrState(e, 11, regionField(region.index, REGION.CNT + 4 * sizeClass(size)));
-  e.emit(E.cmp(12, 11));
-  e.buf.bcond('hs', slow);
-  ldrState(e, 11, regionField(region.index, REGION.HOST));
-  e.buf.bind(join);
-  e.addCold(() => {
-    e.buf.bind(slow);
-    for (const r of [10, 11, 12]) e.take(r);
-    callLookup(e, ctx, base, off, size, write, inst.pc);
-    e.buf.b(join);
-  });
-  return { rn: 11, rm: 12, off: 0 };
+  return region === undefined || !upperHalfZero(ctx, inst, region);
 }
 
 /** An encoding, or undefined when the operands do not encode. */
@@ -275,6 +326,7 @@ function tryEncode(f: () => E.Halfwords): E.Halfwords | undefined {
 
 /** r12 = lo - (vbase - off): one instruction when the constant encodes, two when its parts do. */
 function emitSubConst(e: Emitter, lo: number, vbase: number, off: number): void {
+  if (lo === 12 && vbase === off) return;
   const k = (vbase - off) | 0;
   const one = tryEncode(() => E.subImm(12, lo, k));
   if (one !== undefined) {
@@ -288,8 +340,11 @@ function emitSubConst(e: Emitter, lo: number, vbase: number, off: number): void 
     e.emit(second);
     return;
   }
-  e.emit(E.loadConst(11, k));
-  e.emit(E.sub(12, lo, 11));
+  e.scope(() => {
+    const t = e.tmp();
+    e.emit(E.loadConst(t, k));
+    e.emit(E.sub(12, lo, t));
+  });
 }
 
 const LOAD_OP: Record<string, E.MemOp> = { u1: 'ldrb', u2: 'ldrh', u4: 'ldr', s1: 'ldrsb', s2: 'ldrsh', s4: 'ldr', u8: 'ldr', s8: 'ldr' };
@@ -308,27 +363,38 @@ function single(e: Emitter, a: Addr): Addr {
 }
 
 export function lowerLoad(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'load' }>, guess: number): void {
+  const { dst, size } = inst;
+  const op = LOAD_OP[`${inst.signed ? 's' : 'u'}${size}`];
+  const halves: Array<0 | 1> = size === 8 && !inst.hiDead && e.live(dst, 1) ? [0, 1] : [0];
+  const d = e.home(dst, 0) ?? LR;
+  // A half without a home goes through lr to its slot inside the access, on both of its paths.
+  access(e, ctx, inst, guess, (a0) => {
+    const a = size === 8 ? single(e, a0) : a0;
+    for (const half of halves) {
+      e.scope(() => {
+        const h = e.home(dst, half);
+        const t = h ?? e.take(LR);
+        memOp(e, half === 0 ? op : 'ldr', t, a, half * 4);
+        if (h === undefined) e.commit(dst, half, t);
+      });
+    }
+  });
+  if (size === 8 || inst.hiDead) return;
   e.scope(() => {
-    let a = accessAddress(e, ctx, inst, guess);
-    const { dst, size } = inst;
-    if (size === 8) a = single(e, a);
-    const d = e.dest(dst, 0);
-    memOp(e, LOAD_OP[`${inst.signed ? 's' : 'u'}${size}`], d, a);
-    e.commit(dst, 0, d);
-    if (inst.hiDead) return;
-    const h = e.dest(dst, 1);
-    if (size === 8) memOp(e, 'ldr', h, a, 4);
-    else if (inst.signed) e.emit(E.asrsImm(h, d, 31));
-    else e.emit(E.loadConst(h, 0));
-    e.commit(dst, 1, h);
+    if (d === LR) e.take(LR);
+    if (!inst.signed) e.setConst(dst, 1, 0);
+    else if (e.live(dst, 1)) {
+      const hr = e.dest(dst, 1);
+      e.emit(E.asrsImm(hr, d, 31));
+      e.commit(dst, 1, hr);
+    }
   });
 }
 
 export function lowerStore(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'store' }>, guess: number): void {
-  e.scope(() => {
-    let a = accessAddress(e, ctx, inst, guess);
-    if (inst.size === 8) a = single(e, a);
-    const v = inst.value;
+  const v = inst.value;
+  access(e, ctx, inst, guess, (a0) => {
+    const a = inst.size === 8 ? single(e, a0) : a0;
     for (const half of inst.size === 8 ? ([0, 1] as const) : ([0] as const)) {
       e.scope(() => {
         const r = 'imm' in v ? e.constReg(half === 0 ? v.imm | 0 : (v.imm | 0) >> 31, true) : e.read(v.reg, half);
@@ -349,11 +415,12 @@ const ATOMIC_DP: Record<string, E.DpOp> = { add: 'add', or: 'orr', and: 'and', x
  * privileged execution, which the runtime documents.
  */
 export function lowerAtomic(e: Emitter, ctx: AccessContext, inst: AtomicInst, guess: number): void {
-  e.scope(() => {
-    const a = accessAddress(e, ctx, inst, guess);
+  e.forget();
+  access(e, ctx, inst, guess, (a) => {
     if (a.rm !== undefined) e.emit(E.add(12, a.rn, a.rm));
     else dpImmOr(e, 'add', false, 12, a.rn, a.off);
   });
+  e.forget();
   e.scope(() => {
     for (const r of [10, 11, 12, LR]) e.take(r);
     if (inst.size === 8) {

@@ -8,6 +8,7 @@
 import { AsmBuffer, type Label } from './asm-buffer.js';
 import * as E from './encode.js';
 import { OFF, slotOf } from './abi.js';
+import { knownHalf, type KnownState } from './known.js';
 import { halfKey, type Allocation } from './regalloc.js';
 
 export interface Site {
@@ -43,6 +44,14 @@ export class Emitter {
   readonly marks: Mark[] = [];
   private cold: Array<() => void> = [];
   private free: number[] = [...SCRATCH];
+  /**
+   * Run-state words that scratch registers still hold (r10/r11 only: region counts, hosts,
+   * deltas, the frame pointer), so that consecutive accesses load them once. Any hand-out of the
+   * register as scratch forgets it; so do block labels, calls and anything that binds a label.
+   */
+  private cached = new Map<number, number>();
+  /** What is known about the register halves before the instruction being lowered (known.ts). */
+  known: KnownState = new Float64Array(0);
 
   constructor(readonly alloc: Allocation) {}
 
@@ -55,21 +64,59 @@ export class Emitter {
     return reg === R10 ? undefined : this.alloc.homes.get(halfKey(reg, half));
   }
 
+  /** The half's value when known at compile time here. */
+  kv(reg: number, half: 0 | 1): number | undefined {
+    return knownHalf(this.known, reg, half);
+  }
+
+  /** False for a half nothing reads without knowing its value: writing it is wasted work. */
+  live(reg: number, half: 0 | 1): boolean {
+    return reg === R10 || !this.alloc.eliminated.has(halfKey(reg, half));
+  }
+
   // ---- scratch ----
 
   /** A scratch register free until `release()` (the end of the IR instruction). */
   tmp(): number {
     const r = this.free.shift();
     if (r === undefined) throw new LoweringError('internal: out of scratch registers');
+    this.cached.delete(r);
     return r;
   }
 
   /** Takes a specific scratch register (fails when another part of the sequence holds it). */
   take(r: number): number {
+    this.claim(r);
+    this.cached.delete(r);
+    return r;
+  }
+
+  /** Takes a scratch register keeping what it caches (the caller reads it, or reloads it). */
+  private claim(r: number): void {
     const i = this.free.indexOf(r);
     if (i < 0) throw new LoweringError(`internal: scratch register r${r} is already in use`);
     this.free.splice(i, 1);
+  }
+
+  /** Takes scratch `r` holding the run-state word at `off`: loaded unless it already holds it. */
+  stateIn(r: number, off: number): number {
+    const hit = this.cached.get(r) === off;
+    this.claim(r);
+    if (!hit) {
+      this.emit(E.loadStore('ldr', r, E.SP, off));
+      this.cached.set(r, off);
+    }
     return r;
+  }
+
+  /** The state words the scratch registers hold now. */
+  cachedState(): Array<[number, number]> {
+    return [...this.cached.entries()];
+  }
+
+  /** Forgets every cached state word (at labels, calls, and around sequences that bind labels). */
+  forget(): void {
+    this.cached.clear();
   }
 
   release(): void {
@@ -97,8 +144,18 @@ export class Emitter {
   read(reg: number, half: 0 | 1, into?: number): number {
     if (reg === R10) {
       const t = into ?? this.tmp();
-      if (half === 0) this.emit(E.loadStore('ldr', t, E.SP, OFF.R10));
-      else this.emit(E.loadConst(t, 0, { preserveFlags: true }));
+      const v = this.kv(reg, half);
+      if (v !== undefined) this.emit(E.loadConst(t, v, { preserveFlags: true }));
+      else this.emit(E.loadStore('ldr', t, E.SP, OFF.R10));
+      return t;
+    }
+    // A known half is read as its value, never from its home or slot: the code that would have
+    // written it there may have been dropped (liveness.ts, known.ts `eliminable`).
+    const k = this.kv(reg, half);
+    if (k !== undefined || !this.live(reg, half)) {
+      const t = into ?? this.tmp();
+      // (0 in code no path reaches, where nothing is known)
+      this.emit(E.loadConst(t, k ?? 0, { preserveFlags: true }));
       return t;
     }
     const h = this.home(reg, half);
@@ -128,6 +185,7 @@ export class Emitter {
   /** Stores a computed half (from `r`) to its home or slot. */
   commit(reg: number, half: 0 | 1, r: number): void {
     this.checkWritable(reg);
+    if (!this.live(reg, half)) return;
     const h = this.home(reg, half);
     if (h !== undefined) {
       if (h !== r) this.emit(E.mov(h, r));
@@ -138,6 +196,7 @@ export class Emitter {
 
   /** Sets a half to a constant without touching flags unless `flagsFree`. */
   setConst(reg: number, half: 0 | 1, value: number, flagsFree = true): void {
+    if (!this.live(reg, half)) return;
     const d = this.dest(reg, half);
     this.emit(E.loadConst(d, value | 0, { preserveFlags: !flagsFree }));
     this.commit(reg, half, d);
@@ -163,22 +222,33 @@ export class Emitter {
     this.sites.push({ label, pc });
   }
 
-  /** Queues code to place after the current function (slow paths, fault calls). */
+  /**
+   * Queues code to place after the current function (slow paths, fault calls). It is lowered
+   * later, with what was known at this point.
+   */
   addCold(fn: () => void): void {
-    this.cold.push(fn);
+    const known = this.known.slice();
+    this.cold.push(() => {
+      this.known = known;
+      fn();
+    });
   }
 
   /** Emits the queued cold code; scratch state is independent for each stub. */
   flushCold(): void {
+    const known = this.known;
     while (this.cold.length > 0) {
       const pending = this.cold;
       this.cold = [];
       for (const fn of pending) {
         this.release();
+        this.forget();
         fn();
       }
     }
     this.release();
+    this.forget();
+    this.known = known;
   }
 
   mark(pc: number, what: string): void {

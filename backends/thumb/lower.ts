@@ -5,17 +5,20 @@
 // The image entry is at offset 0; abi.ts and IMAGE.md give the contract with the device runtime.
 import type { Block, Inst, IrModule, Terminator } from '../../compiler/ir/ir.js';
 import type { ProgramFacts } from '../../compiler/verify/facts.js';
-import { MAX_REGIONS, OFF } from './abi.js';
+import { MAX_REGIONS, OFF, slotOf } from './abi.js';
 import type { Label } from './asm-buffer.js';
 import type { DataRange } from './disasm.js';
 import { lowerBin, lowerBswap, lowerCompare, lowerConst, lowerExt, lowerMov, lowerNeg } from './alu64.js';
 import { emitCalleeEntry, emitShared, lowerHelperCall, lowerLocalCall, sharedLabels, type SharedLabels } from './calls.js';
 import {
-  emitLookup, lowerAtomic, lowerLoad, lowerStore, regionLayout, RegionGuess, regionsByName,
-  type AccessContext, type RegionInfo,
+  emitLookup, lowerAtomic, lowerLoad, lowerStore, readsBaseHi, regionLayout, RegionGuess, regionsByName,
+  type AccessContext, type MemInst, type RegionInfo,
 } from './checks.js';
 import * as E from './encode.js';
 import { dpImmOr, ldrState, strState, Emitter, LoweringError } from './emitter.js';
+import { eliminable, knownHalf, KnownHalves, transfer as knownTransfer, type KnownState } from './known.js';
+import { deadUpperHalves } from './liveness.js';
+import { STACK_SIZE } from '../../runtime/layout.js';
 import { allocate, type Allocation } from './regalloc.js';
 
 export interface CodeMark {
@@ -59,28 +62,58 @@ export function lowerModule(m: IrModule, facts?: ProgramFacts): LoweredModule {
   const temps = m.functions.some((f) => f.maxReg > 10);
   const calls = m.functions.some((f) => f.blocks.some((b) => b.insts.some((i) => i.op === 'calllocal')));
   if (temps && calls) throw new LoweringError(`${m.origin}: IR temporaries (registers above r10) together with local calls are not supported`);
-  const alloc = allocate(m);
+  let nregs = 11;
+  for (const f of m.functions) nregs = Math.max(nregs, f.maxReg + 1);
+  const regions = regionLayout(m.data);
+  const entryCalled = m.functions.some((f) => f.blocks.some((b) => b.insts.some((i) => i.op === 'calllocal' && i.func === 0)));
+  const topOfStack = regions[0].vbase + STACK_SIZE;
+  const known = m.functions.map((f, fi) => new KnownHalves(f, fi === 0, nregs, fi === 0 && !entryCalled ? topOfStack : undefined));
+  const byName = regionsByName(regions);
+  const guesses = m.functions.map((f, fi) => new RegionGuess(f, fi === 0, regions, nregs));
+  // Upper halves no code reads become hiDead (the known halves stay those of the original code,
+  // which the lowering's constants are right for).
+  const dead = new Set<Inst>();
+  m.functions.forEach((f, fi) => {
+    const reader = (inst: MemInst, k: KnownState, g: number): boolean => readsBaseHi({ regions, byName, facts }, inst, k, g);
+    for (const inst of deadUpperHalves(f, known[fi], guesses[fi], nregs, reader)) dead.add(inst);
+  });
+  const lowered: IrModule = {
+    ...m,
+    functions: m.functions.map((f) => ({
+      ...f,
+      blocks: f.blocks.map((b) => ({ ...b, insts: b.insts.map((i): Inst => (dead.has(i) ? ({ ...i, hiDead: true } as Inst) : i)) })),
+    })),
+  };
+  const alloc = allocate(lowered, eliminable(known, nregs));
   const e = new Emitter(alloc);
   const L = sharedLabels(e);
-  const regions = regionLayout(m.data);
-  const ctx: AccessContext = { regions, byName: regionsByName(regions), L, facts };
+  const ctx: AccessContext = { regions, byName, L, facts };
   const fl: FunctionLabels[] = m.functions.map((f, i) => ({ callEntry: e.buf.label(`f${i}_call`), body: e.buf.label(`f${i}_${f.name}`) }));
   emitShared(e, L, fl[0].body);
   emitLookup(e, L);
-  m.functions.forEach((f, fi) => {
+  lowered.functions.forEach((f, fi) => {
     e.buf.bind(fl[fi].callEntry);
     emitCalleeEntry(e);
     e.buf.bind(fl[fi].body);
-    const guess = new RegionGuess(f, fi === 0, regions, alloc.nregs);
+    const guess = guesses[fi];
+    const original = m.functions[fi];
     const labels = f.blocks.map((b) => e.buf.label(`f${fi}_b${b.id}`));
     f.blocks.forEach((b: Block, bi) => {
       if (b.id !== bi) throw new LoweringError(`${m.origin}: function ${f.name}: block ${bi} has id ${b.id}`);
       e.buf.bind(labels[bi]);
+      e.forget();
       const s = guess.at(bi);
+      const k = known[fi].at(bi);
+      e.known = k;
       b.insts.forEach((inst, ii) => {
         e.mark(inst.pc, `f${fi}.b${bi}.${ii}`);
+        // Sequences that bind labels or call out leave nothing cached behind them.
+        const plain = keepsCache(inst);
+        if (!plain) e.forget();
         lowerInst(e, ctx, m, inst, s, fl, L);
+        if (!plain) e.forget();
         guess.transfer(s, inst);
+        knownTransfer(k, original.blocks[bi].insts[ii]);
         e.release();
       });
       e.mark(b.term.pc, `f${fi}.b${bi}.t`);
@@ -102,8 +135,32 @@ export function lowerModule(m: IrModule, facts?: ProgramFacts): LoweredModule {
   };
 }
 
+const PURE: ReadonlySet<Inst['op']> = new Set(['mov', 'bin', 'neg', 'ext', 'bswap']);
+
+const CACHE_SAFE: ReadonlySet<Inst['op']> = new Set(['const', 'addr', 'mov', 'bin', 'neg', 'ext', 'bswap', 'load', 'store', 'budget']);
+const DIVISIONS: ReadonlySet<string> = new Set(['udiv', 'sdiv', 'urem', 'srem']);
+
+/** True for instructions whose code binds no label in line and calls nothing (64-bit division may). */
+function keepsCache(inst: Inst): boolean {
+  if (!CACHE_SAFE.has(inst.op)) return false;
+  return !(inst.op === 'bin' && inst.w === 64 && DIVISIONS.has(inst.bin));
+}
+
+/** Sets dst to its value when known.ts computes it from known operands: true when done. */
+function folded(e: Emitter, inst: Inst): boolean {
+  if (!PURE.has(inst.op) || !('dst' in inst)) return false;
+  const post = e.known.slice();
+  knownTransfer(post, inst);
+  const lo = knownHalf(post, inst.dst, 0);
+  const hi = knownHalf(post, inst.dst, 1);
+  if (lo === undefined || (hi === undefined && !inst.hiDead)) return false;
+  lowerConst(e, inst.dst, lo, hi ?? 0, inst.hiDead);
+  return true;
+}
+
 function lowerInst(e: Emitter, ctx: AccessContext, m: IrModule, inst: Inst, guess: Int16Array, fl: FunctionLabels[], L: SharedLabels): void {
   const g = (reg: number): number => (reg < guess.length ? guess[reg] : -1);
+  if (folded(e, inst)) return;
   switch (inst.op) {
     case 'const':
       lowerConst(e, inst.dst, inst.lo, inst.hi, inst.hiDead);
@@ -158,10 +215,23 @@ function lowerInst(e: Emitter, ctx: AccessContext, m: IrModule, inst: Inst, gues
 }
 
 function lowerBudget(e: Emitter, pc: number, cost: number, L: SharedLabels): void {
+  const fail = e.buf.label(`budget_fail_${pc}`);
+  const reg = e.alloc.budgetReg;
+  if (reg !== undefined) {
+    // The budget lives in a register: subtract, and undo the charge on the (cold) failing path so
+    // that the budget left is what evalIr reports.
+    dpImmOr(e, 'sub', true, reg, reg, cost);
+    e.buf.bcond('lo', fail);
+    e.addCold(() => {
+      e.buf.bind(fail);
+      dpImmOr(e, 'add', false, reg, reg, cost);
+      e.blSite(L.faultBudget, pc);
+    });
+    return;
+  }
   const t = e.take(12);
   ldrState(e, t, OFF.BUDGET);
   dpImmOr(e, 'sub', true, t, t, cost);
-  const fail = e.buf.label(`budget_fail_${pc}`);
   e.buf.bcond('lo', fail);
   strState(e, t, OFF.BUDGET);
   e.addCold(() => {
@@ -186,6 +256,11 @@ function lowerTerm(e: Emitter, t: Terminator, next: number | undefined, labels: 
         return;
       }
       const cond = lowerCompare(e, t);
+      if (cond === 'always' || cond === 'never') {
+        const to = cond === 'always' ? t.then : t.else;
+        if (to !== next) e.buf.b(target(to));
+        return;
+      }
       if (t.then === next) {
         e.buf.bcond(E.invertCond(cond), target(t.else));
         return;
@@ -195,6 +270,20 @@ function lowerTerm(e: Emitter, t: Terminator, next: number | undefined, labels: 
       return;
     }
     case 'ret':
+      // A known half of r0 may never have been stored (known.ts, liveness.ts): it is, now.
+      for (const half of [0, 1] as const) {
+        const v = e.kv(0, half);
+        if (v === undefined) continue;
+        const h = e.home(0, half);
+        if (h !== undefined) e.emit(E.loadConst(h, v));
+        else {
+          e.scope(() => {
+            const tmp = e.tmp();
+            e.emit(E.loadConst(tmp, v));
+            e.emit(E.loadStore('str', tmp, E.SP, slotOf(0, half)));
+          });
+        }
+      }
       e.buf.b(L.retCommon);
       return;
     case 'fault':

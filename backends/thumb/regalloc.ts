@@ -17,6 +17,10 @@ export interface HalfRef {
 export interface Allocation {
   /** Home ARM register of a half, by `reg * 2 + half`; absent = lives in its state slot only. */
   homes: Map<number, number>;
+  /** Halves known wherever they are read (known.ts): never stored, never homed. */
+  eliminated: ReadonlySet<number>;
+  /** ARM register holding the remaining budget while the code runs (when the module charges any). */
+  budgetReg?: number;
   /** Number of IR registers (slots reserved in the state). */
   nregs: number;
   /** Loop depth of each block, per function. */
@@ -25,6 +29,13 @@ export interface Allocation {
 
 /** ARM registers that may hold halves, in the order the hottest halves take them. */
 export const HOME_REGS: readonly number[] = [4, 5, 6, 7, 0, 1, 2, 3, 8, 9];
+
+/**
+ * The budget's register when a module charges budget: callee-saved under AAPCS (helpers and the
+ * division routine keep it), and a high register, which costs the homes least (most narrow
+ * encodings want r0-r7).
+ */
+export const BUDGET_REG = 9;
 
 /** Registers AAPCS lets a C call clobber, among the homes. */
 export const CALLER_SAVED_HOMES: ReadonlySet<number> = new Set([0, 1, 2, 3]);
@@ -170,7 +181,7 @@ export function loopDepths(fn: IrFunction): number[] {
   return depth;
 }
 
-export function allocate(m: IrModule, maxHomes = HOME_REGS.length): Allocation {
+export function allocate(m: IrModule, eliminated: ReadonlySet<number> = new Set(), maxHomes = HOME_REGS.length): Allocation {
   let maxReg = 10;
   for (const f of m.functions) maxReg = Math.max(maxReg, f.maxReg);
   const nregs = maxReg + 1;
@@ -186,6 +197,7 @@ export function allocate(m: IrModule, maxHomes = HOME_REGS.length): Allocation {
       const w = 8 ** Math.min(d[b.id], 6);
       const add = (h: HalfRef): void => {
         const k = halfKey(h.reg, h.half);
+        if (eliminated.has(k)) return;
         weight.set(k, (weight.get(k) ?? 0) + w);
       };
       for (const inst of b.insts) instHalves(inst).forEach(add);
@@ -194,7 +206,9 @@ export function allocate(m: IrModule, maxHomes = HOME_REGS.length): Allocation {
   }
   // Heaviest first; ties go to the lower key so that the result is deterministic.
   const ranked = [...weight.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]);
+  const budgeted = m.functions.some((f) => f.blocks.some((b) => b.insts.some((i) => i.op === 'budget')));
+  const regs = budgeted ? HOME_REGS.filter((r) => r !== BUDGET_REG) : HOME_REGS;
   const homes = new Map<number, number>();
-  ranked.slice(0, Math.min(maxHomes, HOME_REGS.length)).forEach(([k], i) => homes.set(k, HOME_REGS[i]));
-  return { homes, nregs, depth };
+  ranked.slice(0, Math.min(maxHomes, regs.length)).forEach(([k], i) => homes.set(k, regs[i]));
+  return { homes, nregs, depth, eliminated, budgetReg: budgeted ? BUDGET_REG : undefined };
 }
