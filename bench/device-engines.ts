@@ -1,9 +1,20 @@
-// eBPF engines that run on a device rather than in this process: the emulated Cortex-M4
-// (runtime/cortex-m/, QEMU mps2-an386) registers here once it exists. Such an engine implements
-// EbpfBenchEngine with `where: 'device'`: `unavailable` names the missing tool (qemu-system-arm,
-// arm-none-eabi-gcc), `measure` returns the checksum, `cyclesPerRun` (its deterministic figure)
-// and a `timing` whose nsPerRun is cycles at the board's nominal clock, so the tables can place it
-// next to the host engines.
-import type { EbpfBenchEngine } from './engines.js';
+// Engines that run on the emulated Cortex-M4 (QEMU mps2-an386, runtime/cortex-m/). Their figure is
+// the board's exact instruction count of one run (runtime/cortex-m/board/counter.h), not wall
+// time: QEMU's speed says nothing about a microcontroller's. Each engine gets every program at
+// once, so that the board boots once per engine rather than once per program.
+//
+// - `native-m4`: the C source by arm-none-eabi-gcc -O2, one firmware holding every program
+//   (the device baseline);
+// - `thumb`: femtojit's Thumb-2 images on the fc device runtime (ENGINES' `thumb`);
+// - `c-interp`: the eBPF interpreter of the device runtime, in C (ENGINES' `fc-interp`,
+//   runtime/device-engine.ts).
+import { DEVICE_INTERP } from './device-interp.js';
+import { NATIVE_M4 } from './device-native.js';
+import { THUMB } from './device-thumb.js';
+import type { DeviceBenchEngine } from './device.js';
 
-export const DEVICE_ENGINES: readonly EbpfBenchEngine[] = [];
+/** Device baseline first; its instruction counts are what the others are divided by. */
+export const DEVICE_ENGINES: readonly DeviceBenchEngine[] = [NATIVE_M4, THUMB, DEVICE_INTERP];
+
+/** Names in runtime/engine.ts's ENGINES that these engines measure (so the host phase skips them). */
+export const DEVICE_ENGINE_NAMES: ReadonlySet<string> = new Set(['thumb', 'fc-interp']);

@@ -1,14 +1,16 @@
-// What the harness runs a benchmark on. Two families:
-// - eBPF engines run the clang BPF object: every engine of runtime/engine.ts's ENGINES map (adapted
-//   here, so registering an engine there adds it to the benchmarks), then the device engines of
-//   bench/device-engines.ts;
+// What the harness runs a benchmark on. Three families:
+// - host eBPF engines run the clang BPF object in this process: every engine of runtime/engine.ts's
+//   ENGINES map that runs on the host (bench/host-engines.ts; the Wasm JIT and AOT get adapters
+//   that time their compile stages separately), the rest through `hostEbpfEngine` here;
 // - reference engines compile the same C source directly: gcc -O2 (`native`, the baseline and the
 //   checksum oracle) and clang-19 wasm32 (`clang-wasm32`, the ceiling for femtojit's Wasm back end,
-//   run in this very V8).
+//   run in this very V8);
+// - device engines run on the emulated Cortex-M4 and report exact instruction counts
+//   (bench/device-engines.ts).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Program } from '../compiler/program.js';
-import { ENGINES, type Engine, type Runnable } from '../runtime/engine.js';
+import type { Engine, Runnable } from '../runtime/engine.js';
 import type { RunResult } from '../runtime/errors.js';
 import type { HelperRegistry } from '../runtime/helpers.js';
 import { measure, type Batch, type Timing, type TimingOptions } from './measure.js';
@@ -22,10 +24,18 @@ export interface Measurement {
   compileMs?: number;
   /** Engine preparation of a loaded program (JIT compile, decode) or Wasm compile + instantiate. */
   prepareMs?: number;
+  /** femtojit's own compile, Program -> target code (front end, analysis, passes, lowering): median ms. */
+  jitMs?: number;
+  /** The part of jitMs spent in the verifier's analysis (programFacts), median ms. */
+  analysisMs?: number;
+  /** V8 compile + instantiate of a Wasm module (the first one of these bytes), ms. */
+  instantiateMs?: number;
+  /** Size of the target code: Thumb code, a native function, a Wasm module. */
+  codeBytes?: number;
   /** eBPF instructions executed per run, when the engine counts them. */
   steps?: number;
-  /** Device engines: emulated cycles (or instructions) per run, the figure that matters there. */
-  cyclesPerRun?: number;
+  /** Device engines: instructions per run from the board's exact counter. */
+  deviceInsns?: number;
   /** Absent when only the checksum was asked for. */
   timing?: Timing;
 }
@@ -33,8 +43,8 @@ export interface Measurement {
 export interface EbpfBenchEngine {
   name: string;
   description: string;
-  /** `host`: timed in this process; `device`: timed on an emulated board. */
-  where: 'host' | 'device';
+  /** Timed in this process (device engines implement DeviceBenchEngine instead). */
+  where: 'host';
   /** Why this engine cannot run on this machine, or undefined when it can. */
   unavailable(): Promise<string | undefined>;
   /** Runs `program` with `input` as its context: once for the checksum, then timed when `timing` is given. */
@@ -76,6 +86,36 @@ function answer(r: RunResult): bigint {
   return u64(r.r0);
 }
 
+/**
+ * Checks the first run of a prepared program and, with `timing`, times `run` on it. Engines copy
+ * `mem` for each run (the interpreter's documented convention), so programs that write their
+ * context see the same input every time.
+ */
+export async function timeRunnable(runnable: Runnable, input: Uint8Array, timing: TimingOptions | undefined, base: Measurement = { checksum: 0n }): Promise<Measurement> {
+  const opts = { mem: input, budget: BENCH_BUDGET };
+  const first = await runnable.run(opts);
+  const checksum = answer(first);
+  const result: Measurement = { ...base, checksum, steps: first.steps };
+  if (!timing) return result;
+  const check = (r: RunResult, i: number): void => {
+    const got = answer(r);
+    if (got !== checksum) throw new EngineFailure(`run ${i} returned ${hex(got)}, the first run ${hex(checksum)}`);
+  };
+  const rest = async (pending: Promise<RunResult>, from: number, n: number): Promise<void> => {
+    check(await pending, from);
+    for (let i = from + 1; i < n; i++) check(await runnable.run(opts), i);
+  };
+  const batch: Batch = (n) => {
+    for (let i = 0; i < n; i++) {
+      const r = runnable.run(opts);
+      if (r instanceof Promise) return rest(r, i, n);
+      check(r, i);
+    }
+  };
+  result.timing = await measure(batch, timing);
+  return result;
+}
+
 /** Adapts an engine of the ENGINES map: prepare once, then time `run` on the same Runnable. */
 export function hostEbpfEngine(engine: Engine): EbpfBenchEngine {
   return {
@@ -87,36 +127,9 @@ export function hostEbpfEngine(engine: Engine): EbpfBenchEngine {
       const t0 = performance.now();
       const runnable: Runnable = await engine.prepare(program, helpers);
       const prepareMs = performance.now() - t0;
-      // Engines copy `mem` for each run (the interpreter's documented convention), so programs that
-      // write their context see the same input every time.
-      const opts = { mem: input, budget: BENCH_BUDGET };
-      const first = await runnable.run(opts);
-      const checksum = answer(first);
-      const result: Measurement = { checksum, prepareMs, steps: first.steps };
-      if (!timing) return result;
-      const check = (r: RunResult, i: number): void => {
-        const got = answer(r);
-        if (got !== checksum) throw new EngineFailure(`run ${i} returned ${hex(got)}, the first run ${hex(checksum)}`);
-      };
-      const rest = async (pending: Promise<RunResult>, from: number, n: number): Promise<void> => {
-        check(await pending, from);
-        for (let i = from + 1; i < n; i++) check(await runnable.run(opts), i);
-      };
-      const batch: Batch = (n) => {
-        for (let i = 0; i < n; i++) {
-          const r = runnable.run(opts);
-          if (r instanceof Promise) return rest(r, i, n);
-          check(r, i);
-        }
-      };
-      result.timing = await measure(batch, timing);
-      return result;
+      return timeRunnable(runnable, input, timing, { checksum: 0n, prepareMs });
     },
   };
-}
-
-export function hostEbpfEngines(): EbpfBenchEngine[] {
-  return [...ENGINES.values()].map(hostEbpfEngine);
 }
 
 const NATIVE: ReferenceEngine = {
@@ -182,7 +195,7 @@ const CLANG_WASM32: ReferenceEngine = {
     const len = BigInt(ctx.input.length);
     bytes.set(ctx.input, at);
     const checksum = u64(fn(at, len));
-    const result: Measurement = { checksum, compileMs: built.ms, prepareMs };
+    const result: Measurement = { checksum, compileMs: built.ms, prepareMs, instantiateMs: prepareMs, codeBytes: built.value.length };
     if (!timing) return result;
     const input = ctx.input;
     // The export returns a signed i64: compare against that, so the hot loop does no conversion.

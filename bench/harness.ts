@@ -1,44 +1,57 @@
 // `npm run bench`: every benchmark program on every engine, answers checked against gcc -O2, results
-// in bench/results/latest.{json,md,svg}. Exit status: 0 all answers right, 1 a wrong answer or a
-// failed engine, 2 bad command line.
+// in bench/results/latest.{json,md,svg} and the README's benchmark section. Two phases: the host
+// (time per run, program by program), then the emulated board (instructions per run, each device
+// engine given every program at once so QEMU boots once per engine). Then the front-end speed
+// figures (bench/frontend-speed.ts). Exit status: 0 all answers right, 1 a wrong answer or a failed
+// engine, 2 bad command line.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir, type as osType, arch } from 'node:os';
+import { arch, cpus, loadavg, release, tmpdir, type as osType } from 'node:os';
 import { join } from 'node:path';
+import { assembleProgram } from '../compiler/asm.js';
 import type { Program } from '../compiler/program.js';
 import { loadVerified } from '../runtime/container.js';
 import { conformanceHelpers } from '../runtime/helpers.js';
 import { DEVICE_ENGINES } from './device-engines.js';
-import { hostEbpfEngines, REFERENCE_ENGINES, type EbpfBenchEngine, type Measurement, type ReferenceEngine } from './engines.js';
+import type { DeviceBenchEngine, DeviceJob } from './device.js';
+import { REFERENCE_ENGINES, type EbpfBenchEngine, type Measurement, type ReferenceEngine } from './engines.js';
+import { runFrontendSpeed } from './frontend-speed.js';
+import { hostEbpfEngines } from './host-engines.js';
 import type { TimingOptions } from './measure.js';
 import { PROGRAMS, REPO_ROOT, type BenchProgram } from './programs.js';
+import { updateReadme } from './readme.js';
 import {
-  BASELINE, formatNs, ORACLE, renderMarkdown, renderSvg,
-  type BenchReport, type EngineInfo, type ProgramInfo, type ResultRow,
+  BASELINE, formatNs, ORACLE, renderMarkdown, renderReadmeSection, renderSvg,
+  type BenchReport, type EngineInfo, type ExtraSection, type OverheadRow, type ProgramInfo, type ResultRow,
 } from './report.js';
 import { BPF_COMPILERS, compileBpf, missingTool, type BpfBuild } from './toolchain.js';
 
 export interface HarnessOptions {
   quick: boolean;
   only: string[];
+  /** Rewrite the README's benchmark section (only ever on a run of every program). */
+  readme: boolean;
 }
 
 /** A command-line mistake: printed with the usage, exit status 2. */
 export class UsageError extends Error {}
 
-const TIMING: Record<'quick' | 'full', TimingOptions> = {
-  quick: { minSampleMs: 5, samples: 3, warmupMs: 200 },
-  full: { minSampleMs: 20, samples: 11, warmupMs: 500 },
+export const TIMING: Record<'quick' | 'full', TimingOptions> = {
+  quick: { minSampleMs: 5, samples: 3, warmupMs: 100, compileRepeats: 1 },
+  full: { minSampleMs: 20, samples: 11, warmupMs: 500, compileRepeats: 7 },
 };
 
-const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME...]]...
+const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME...]]... [--no-readme]
   --quick        fewer and shorter samples (under a minute)
-  --only NAME    run only these programs (${PROGRAMS.map((p) => p.name).join(', ')})`;
+  --only NAME    run only these programs (${PROGRAMS.map((p) => p.name).join(', ')});
+                 the README is then left alone
+  --no-readme    do not rewrite the README's benchmark section`;
 
 export function parseArgs(argv: readonly string[]): HarnessOptions {
-  const opts: HarnessOptions = { quick: false, only: [] };
+  const opts: HarnessOptions = { quick: false, only: [], readme: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
+    else if (a === '--no-readme') opts.readme = false;
     else if (a === '--only' || a.startsWith('--only=')) {
       const value = a === '--only' ? argv[++i] : a.slice('--only='.length);
       if (value === undefined || value === '') throw new UsageError('--only needs a program name');
@@ -60,8 +73,10 @@ function progress(p: BenchProgram, label: string, row: ResultRow): void {
   const head = `${p.name.padEnd(15)} ${label.padEnd(18)}`;
   if (row.status === 'skipped') return log(`${head} skipped: ${row.reason ?? ''}`);
   if (row.status === 'failed') return log(`${head} FAILED: ${row.reason ?? ''}`);
+  if (row.nsPerRun === undefined && row.deviceInsns === undefined) return log(`${head} answer checked (not timed)  checksum ${row.checksum}`);
+  if (row.deviceInsns !== undefined) return log(`${head} ${String(row.deviceInsns).padStart(10)} board insns/run  checksum ${row.checksum}`);
   const extra = [
-    row.steps !== undefined ? `${row.steps} insns` : '',
+    row.mips !== undefined && row.steps !== undefined ? `${row.steps} insns` : '',
     row.mips !== undefined ? `${row.mips.toFixed(1)} M insn/s` : '',
     `checksum ${row.checksum}`,
   ].filter((s) => s !== '');
@@ -73,16 +88,20 @@ function rowOf(program: string, engine: string, build: BpfBuild | undefined, m: 
   return {
     program, engine, build, status: 'ok', checksum: hex(m.checksum),
     nsPerRun: ns, iterations: m.timing?.iterations, samplesNs: m.timing?.samplesNs,
-    compileMs: m.compileMs, prepareMs: m.prepareMs, steps: m.steps, cyclesPerRun: m.cyclesPerRun,
-    mips: m.steps !== undefined && ns !== undefined && ns > 0 ? (m.steps / ns) * 1e3 : undefined,
+    compileMs: m.compileMs, prepareMs: m.prepareMs, jitMs: m.jitMs, analysisMs: m.analysisMs, instantiateMs: m.instantiateMs, codeBytes: m.codeBytes,
+    steps: m.steps, deviceInsns: m.deviceInsns,
+    // Only the interpreter counts every instruction (compiled engines report the budget charged).
+    mips: engine === ORACLE && m.steps !== undefined && ns !== undefined && ns > 0 ? (m.steps / ns) * 1e3 : undefined,
   };
 }
 
 interface Setup {
+  quick: boolean;
   timing: TimingOptions;
   workDir: string;
   refs: { engine: ReferenceEngine; skipped?: string }[];
   ebpf: { engine: EbpfBenchEngine; skipped?: string }[];
+  devices: { engine: DeviceBenchEngine; skipped?: string }[];
   compilers: Record<BpfBuild, string | undefined>;
 }
 
@@ -110,11 +129,12 @@ export function judgeAnswers(rows: ResultRow[]): ResultRow[] {
   return wrong;
 }
 
-async function benchProgram(p: BenchProgram, s: Setup, info: ProgramInfo[], results: ResultRow[]): Promise<void> {
+/** One program on the host: reference engines, then every host eBPF engine on each BPF build. */
+async function benchProgram(p: BenchProgram, s: Setup, info: ProgramInfo[], rows: ResultRow[]): Promise<DeviceJob> {
   const input = p.input();
-  const inputPath = join(s.workDir, `${p.name}.input`);
+  const inputFile = `${p.name}.input`;
+  const inputPath = join(s.workDir, inputFile);
   writeFileSync(inputPath, input);
-  const rows: ResultRow[] = [];
   const add = (label: string, row: ResultRow): void => {
     rows.push(row);
     progress(p, label, row);
@@ -167,45 +187,129 @@ async function benchProgram(p: BenchProgram, s: Setup, info: ProgramInfo[], resu
       else if (l?.program === undefined) add(label, { ...base, status: 'failed', reason: l?.failure ?? 'not built' });
       else {
         try {
-          add(label, rowOf(p.name, engine.name, build, await engine.measure(l.program, helpers, input, s.timing)));
+          // Quick mode checks the v4 build's answer without timing it (that halves its host phase).
+          const timing = build === 'v4' && s.quick ? undefined : s.timing;
+          add(label, rowOf(p.name, engine.name, build, await engine.measure(l.program, helpers, input, timing)));
         } catch (e) {
           add(label, { ...base, status: 'failed', reason: message(e) });
         }
       }
     }
   }
+  return { program: p, input, inputFile, ebpf: v3, ebpfFailure: loaded.v3?.failure };
+}
 
-  for (const r of judgeAnswers(rows)) {
-    log(`${p.name.padEnd(15)} ${`${r.engine}${r.build ? ` (${r.build})` : ''}`.padEnd(18)} WRONG ANSWER: ${r.reason}`);
+/** Every program on one device engine (one board session); eBPF engines run the v3 build. */
+async function benchDevice(engine: DeviceBenchEngine, skipped: string | undefined, jobs: DeviceJob[], s: Setup, rows: ResultRow[]): Promise<void> {
+  const build = engine.family === 'ebpf' ? ('v3' as const) : undefined;
+  const base = (j: DeviceJob): ResultRow => ({ program: j.program.name, engine: engine.name, build, status: 'skipped' });
+  const add = (j: DeviceJob, row: ResultRow): void => {
+    rows.push(row);
+    progress(j.program, engine.name, row);
+  };
+  if (skipped !== undefined) {
+    for (const j of jobs) add(j, { ...base(j), status: 'skipped', reason: skipped });
+    return;
   }
-  results.push(...rows);
+  log(`${'(board)'.padEnd(15)} ${engine.name.padEnd(18)} ${jobs.length} program(s) on the emulated Cortex-M4 ...`);
+  try {
+    const outcomes = await engine.measureAll(jobs, { workDir: s.workDir, timing: s.timing });
+    jobs.forEach((j, i) => {
+      const o = outcomes[i];
+      if (o === undefined) add(j, { ...base(j), status: 'failed', reason: 'no outcome' });
+      else if (o.ok) add(j, rowOf(j.program.name, engine.name, build, o.measurement));
+      else add(j, { ...base(j), status: 'failed', reason: o.reason });
+    });
+  } catch (e) {
+    for (const j of jobs) add(j, { ...base(j), status: 'failed', reason: message(e) });
+  }
 }
 
 async function setup(opts: HarnessOptions, workDir: string): Promise<Setup> {
   const refs = await Promise.all(REFERENCE_ENGINES.map(async (engine) => ({ engine, skipped: await engine.unavailable(workDir) })));
-  const ebpf = await Promise.all(
-    [...hostEbpfEngines(), ...DEVICE_ENGINES].map(async (engine) => ({ engine, skipped: await engine.unavailable() })),
-  );
+  const ebpf = await Promise.all(hostEbpfEngines().map(async (engine) => ({ engine, skipped: await engine.unavailable() })));
+  const devices = await Promise.all(DEVICE_ENGINES.map(async (engine) => ({ engine, skipped: await engine.unavailable() })));
   return {
+    quick: opts.quick,
     timing: TIMING[opts.quick ? 'quick' : 'full'],
     workDir,
     refs,
     ebpf,
+    devices,
     compilers: { v3: await missingTool(BPF_COMPILERS.v3.command), v4: await missingTool(BPF_COMPILERS.v4.command) },
   };
+}
+
+/** Context size for the per-run overhead figure: about the benchmark inputs' size. */
+export const OVERHEAD_INPUT_BYTES = 1024;
+
+/**
+ * Each host eBPF engine's fixed cost per run: a program that only exits, with a 1 KiB context
+ * (copied in, as for every run). Short programs' times are mostly this.
+ */
+async function overheads(s: Setup): Promise<OverheadRow[]> {
+  const program = assembleProgram('mov %r0, 0\nexit', 'overhead (mov %r0, 0; exit)');
+  const input = new Uint8Array(OVERHEAD_INPUT_BYTES);
+  const out: OverheadRow[] = [];
+  for (const { engine, skipped } of s.ebpf) {
+    if (skipped !== undefined) continue;
+    try {
+      const m = await engine.measure(program, conformanceHelpers(), input, s.timing);
+      out.push({ engine: engine.name, nsPerRun: m.timing?.nsPerRun });
+      log(`${'(overhead)'.padEnd(15)} ${engine.name.padEnd(18)} ${formatNs(m.timing?.nsPerRun).padStart(10)}/run  (exit only, ${OVERHEAD_INPUT_BYTES}-byte context)`);
+    } catch (e) {
+      out.push({ engine: engine.name, reason: message(e) });
+    }
+  }
+  return out;
+}
+
+async function frontendSection(quick: boolean): Promise<ExtraSection> {
+  const title = 'Front-end speed';
+  log(`${'(front end)'.padEnd(15)} ${'frontend-speed'.padEnd(18)} verification and compile speed ...`);
+  try {
+    const r = await runFrontendSpeed({ quick });
+    return { title, markdown: r.markdown.trim() };
+  } catch (e) {
+    log(`${'(front end)'.padEnd(15)} ${'frontend-speed'.padEnd(18)} FAILED: ${message(e)}`);
+    return { title, missing: `bench/frontend-speed.ts failed: ${message(e)}` };
+  }
 }
 
 export async function runBenchmarks(opts: HarnessOptions): Promise<BenchReport> {
   const workDir = mkdtempSync(join(tmpdir(), 'femtojit-bench-'));
   try {
+    const load0 = loadavg()[0];
     const s = await setup(opts, workDir);
     const programs = opts.only.length > 0 ? PROGRAMS.filter((p) => opts.only.includes(p.name)) : PROGRAMS;
     const info: ProgramInfo[] = [];
     const results: ResultRow[] = [];
-    for (const p of programs) await benchProgram(p, s, info, results);
+    const jobs: DeviceJob[] = [];
+    const phases: string[] = [];
+    let t0 = performance.now();
+    const phase = (name: string): void => {
+      const t = performance.now();
+      phases.push(`${name} ${((t - t0) / 1000).toFixed(1)} s`);
+      t0 = t;
+    };
+    for (const p of programs) jobs.push(await benchProgram(p, s, info, results));
+    phase('host');
+    for (const { engine, skipped } of s.devices) await benchDevice(engine, skipped, jobs, s, results);
+    phase('board');
+    for (const p of programs) {
+      for (const r of judgeAnswers(results.filter((row) => row.program === p.name))) {
+        log(`${p.name.padEnd(15)} ${`${r.engine}${r.build ? ` (${r.build})` : ''}`.padEnd(18)} WRONG ANSWER: ${r.reason}`);
+      }
+    }
+    const overhead = await overheads(s);
+    phase('overhead');
+    const frontend = await frontendSection(opts.quick);
+    phase('front end');
+    log(`phases: ${phases.join(', ')}`);
     const engines: EngineInfo[] = [
-      ...s.refs.map(({ engine, skipped }) => ({ name: engine.name, description: engine.description, family: 'reference' as const, skipped })),
-      ...s.ebpf.map(({ engine, skipped }) => ({ name: engine.name, description: engine.description, family: 'ebpf' as const, where: engine.where, skipped })),
+      ...s.refs.map(({ engine, skipped }) => ({ name: engine.name, description: engine.description, family: 'reference' as const, where: 'host' as const, skipped })),
+      ...s.ebpf.map(({ engine, skipped }) => ({ name: engine.name, description: engine.description, family: 'ebpf' as const, where: 'host' as const, skipped })),
+      ...s.devices.map(({ engine, skipped }) => ({ name: engine.name, description: engine.description, family: engine.family, where: 'device' as const, skipped })),
     ];
     const failures = results
       .filter((r) => r.status === 'failed')
@@ -217,12 +321,17 @@ export async function runBenchmarks(opts: HarnessOptions): Promise<BenchReport> 
     const cpu = cpus();
     return {
       date: new Date().toISOString(),
-      machine: { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, os: `${osType()} ${release()} ${arch()}`, node: process.version },
+      machine: {
+        cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, os: `${osType()} ${release()} ${arch()}`, node: process.version,
+        load: [load0, loadavg()[0]],
+      },
       mode: opts.quick ? 'quick' : 'full',
       timing: s.timing,
       engines,
       programs: info,
       results,
+      overhead,
+      frontend,
       failures,
     };
   } finally {
@@ -257,6 +366,17 @@ async function main(argv: readonly string[]): Promise<number> {
   const files = writeReport(report);
   process.stdout.write(`${renderMarkdown(report)}\n`);
   log(`\nwrote ${files.join(', ')}`);
+  if (opts.readme && opts.only.length === 0) {
+    const readme = join(REPO_ROOT, 'README.md');
+    try {
+      const section = renderReadmeSection(report, { markdown: 'bench/results/latest.md', svg: 'bench/results/latest.svg' });
+      log(updateReadme(readme, section) ? `rewrote the benchmark section of ${readme}` : `${readme}: benchmark section unchanged`);
+    } catch (e) {
+      report.failures.push(`README not updated: ${message(e)}`);
+    }
+  } else {
+    log(`README left alone (${opts.readme ? '--only runs some programs only' : '--no-readme'})`);
+  }
   if (report.failures.length > 0) {
     log(`\nbench FAILED: ${report.failures.length} failure(s):`);
     for (const f of report.failures) log(`  ${f}`);

@@ -1,8 +1,8 @@
 // The benchmark programs end to end, without timing anything: each C file compiles with clang 14
 // (-mcpu=v3) and clang-19 (-mcpu=v4), loads and passes the verifier, and the interpreter's answer
 // on the generated input equals what the same source compiled by gcc -O2 (and by clang for wasm32)
-// returns for the same bytes. Plus the harness's pure parts: argument parsing, answer judging and
-// the Markdown/SVG rendering of a report.
+// returns for the same bytes. Plus the harness's pure parts: argument parsing and answer judging
+// (the rendering is test/bench-report.test.ts).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { hostEbpfEngine, REFERENCE_ENGINES } from '../bench/engines.js';
 import { judgeAnswers, parseArgs, UsageError } from '../bench/harness.js';
 import { geomean, median } from '../bench/measure.js';
 import { PROGRAMS, type BenchProgram } from '../bench/programs.js';
-import { renderMarkdown, renderSvg, type BenchReport, type ResultRow } from '../bench/report.js';
+import type { ResultRow } from '../bench/report.js';
 import { buildNative, compileBpf, nativeDriverSource, parseDriverOutput, runNative, ToolError, type BpfBuild } from '../bench/toolchain.js';
 import { loadVerified } from '../runtime/container.js';
 import { ENGINES } from '../runtime/engine.js';
@@ -101,7 +101,8 @@ describe('native timing driver', () => {
 
 describe('harness', () => {
   it('parses --quick and --only, and refuses unknown programs and arguments', () => {
-    expect(parseArgs(['--quick', '--only', 'sieve,fibonacci', '--only=bitswap'])).toEqual({ quick: true, only: ['sieve', 'fibonacci', 'bitswap'] });
+    expect(parseArgs(['--quick', '--only', 'sieve,fibonacci', '--only=bitswap'])).toEqual({ quick: true, only: ['sieve', 'fibonacci', 'bitswap'], readme: true });
+    expect(parseArgs(['--no-readme'])).toEqual({ quick: false, only: [], readme: false });
     expect(() => parseArgs(['--only', 'nosuch'])).toThrow(/unknown program 'nosuch'/);
     expect(() => parseArgs(['--only'])).toThrow(UsageError);
     expect(() => parseArgs(['--fast'])).toThrow(/unknown argument '--fast'/);
@@ -129,77 +130,20 @@ describe('harness', () => {
     expect(judgeAnswers(rows).map((r) => r.engine)).toEqual(['clang-wasm32']);
   });
 
+  it('judges device rows against the host native answer too', () => {
+    const rows: ResultRow[] = [
+      { program: 'p', engine: 'native', status: 'ok', checksum: '0x7' },
+      { program: 'p', engine: 'native-m4', status: 'ok', checksum: '0x7' },
+      { program: 'p', engine: 'thumb', build: 'v3', status: 'ok', checksum: '0x8' },
+      { program: 'p', engine: 'c-interp', build: 'v3', status: 'failed', reason: 'fault' },
+    ];
+    expect(judgeAnswers(rows).map((r) => r.engine)).toEqual(['thumb']);
+    expect(rows[3].status).toBe('failed');
+  });
+
   it('computes medians and geometric means', () => {
     expect(median([5, 1, 3])).toBe(3);
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(geomean([10, 40])).toBeCloseTo(20, 10);
-  });
-});
-
-describe('report rendering', () => {
-  const report: BenchReport = {
-    date: '2026-01-01T00:00:00.000Z',
-    machine: { cpu: 'Test CPU', cores: 2, os: 'Linux', node: 'v20.0.0' },
-    mode: 'quick',
-    timing: { minSampleMs: 5, samples: 3, warmupMs: 200 },
-    engines: [
-      { name: 'native', description: 'gcc', family: 'reference' },
-      { name: 'clang-wasm32', description: 'clang wasm32', family: 'reference', skipped: 'clang-19: not installed' },
-      { name: 'interp', description: 'interpreter', family: 'ebpf', where: 'host' },
-    ],
-    programs: [
-      { name: 'alpha', description: 'a', inputBytes: 8, slots: { v3: 10, v4: 9 }, compileMs: {}, loadMs: {}, v4Differs: true },
-      { name: 'beta', description: 'b', inputBytes: 8, slots: { v3: 10, v4: 10 }, compileMs: {}, loadMs: {}, v4Differs: false },
-    ],
-    results: [
-      { program: 'alpha', engine: 'native', status: 'ok', checksum: '0x1', nsPerRun: 100 },
-      { program: 'alpha', engine: 'interp', build: 'v3', status: 'ok', checksum: '0x1', nsPerRun: 1000, steps: 500, mips: 500 },
-      { program: 'alpha', engine: 'interp', build: 'v4', status: 'ok', checksum: '0x1', nsPerRun: 500, steps: 250, mips: 500 },
-      { program: 'beta', engine: 'native', status: 'ok', checksum: '0x2', nsPerRun: 400 },
-      { program: 'beta', engine: 'interp', build: 'v3', status: 'ok', checksum: '0x2', nsPerRun: 16000, steps: 800, mips: 50 },
-    ],
-    failures: [],
-  };
-
-  it('puts times, ratios to native, M insn/s and their geometric means in the table', () => {
-    const md = renderMarkdown(report);
-    expect(md).toMatch(/\| alpha \| 500 \| 100 ns \| skipped \| skipped \| skipped \| 1\.00 µs \| 10\.0× \| 500\.0 \|/);
-    expect(md).toMatch(/\| beta \| 800 \| 400 ns \| skipped \| skipped \| skipped \| 16\.0 µs \| 40\.0× \| 50\.0 \|/);
-    // geomean(10, 40) = 20; geomean(500, 50) = 158.1
-    expect(md).toMatch(/\| \*\*geometric mean\*\* \|.*\| 20\.0× \| 158\.1 \|/);
-  });
-
-  it('reports a skipped engine with its reason rather than dropping it', () => {
-    const md = renderMarkdown(report);
-    expect(md).toContain('clang-wasm32 (skipped)');
-    expect(md).toContain('- `clang-wasm32`: clang-19: not installed');
-  });
-
-  it('lists the v4 builds that differ, with their time relative to v3', () => {
-    const md = renderMarkdown(report);
-    expect(md).toMatch(/\| alpha \| 10 \| 9 \| 500 \| 250 \| 1\.00 µs \| 500 ns \| 0\.500× \|/);
-    expect(md).not.toMatch(/\| beta \| 10 \| 10 \|/);
-  });
-
-  it('marks failures in the table and lists them', () => {
-    const failed: BenchReport = {
-      ...report,
-      results: report.results.map((r) => (r.program === 'beta' && r.engine === 'interp' ? { ...r, status: 'failed' as const, reason: 'wrong answer' } : r)),
-      failures: ['beta on interp (v3): wrong answer'],
-    };
-    const md = renderMarkdown(failed);
-    expect(md).toMatch(/\| beta \|.*\*\*FAILED\*\*/);
-    expect(md).toContain('- beta on interp (v3): wrong answer');
-  });
-
-  it('draws one bar per engine and program, on a log scale through 1×', () => {
-    const svg = renderSvg(report);
-    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
-    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-    // Bars: interp for alpha and beta plus the geometric mean (legend swatches are 12x12).
-    const bars = [...svg.matchAll(/<rect x="[\d.]+" y="\d+" width="[\d.]+" height="10"/g)];
-    expect(bars).toHaveLength(3);
-    for (const label of ['10.0×', '40.0×', '20.0×', '1×', '100×', 'geometric mean']) expect(svg).toContain(`>${label}<`);
-    expect(svg).not.toContain('clang-wasm32'); // skipped: no series
   });
 });

@@ -1,0 +1,78 @@
+// `thumb`: femtojit's Thumb-2 back end on the device runtime (runtime/cortex-m/fc), the engine
+// ENGINES calls `thumb`. Each program is compiled as the engine compiles it (compileThumb with the
+// verifier's facts for the board) and run twice in one board session; the figure is the exact
+// instruction count between entering and leaving the generated code (runThumbBatch's `insns`): the
+// runtime's per-run set-up (zeroing the 4 KiB stack, filling the region table) is not in it, as
+// the native count has no set-up either.
+import { compileThumb, thumbFacts } from '../backends/thumb/aot.js';
+import type { Program } from '../compiler/program.js';
+import { FIRMWARE_HELPERS, runThumbBatch, toRunResult, type ThumbJob, type ThumbRun } from '../runtime/thumb-engine.js';
+import { missingBoardTools, type DeviceBenchEngine, type DeviceOutcome } from './device.js';
+import { BENCH_BUDGET } from './engines.js';
+import { medianMs } from './measure.js';
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+const compile = (program: Program): ReturnType<typeof compileThumb> => compileThumb(program, thumbFacts(program, FIRMWARE_HELPERS));
+
+/** The answer of one board run, or why there is none (fault, refused image, overwritten canary). */
+function answerOf(run: ThumbRun, program: Program, input: Uint8Array): bigint {
+  const r = toRunResult(run, program, input, BENCH_BUDGET);
+  if (!r.ok) throw new Error(`${r.fault.kind} fault on the board: ${r.fault.message}`);
+  return r.r0;
+}
+
+export const THUMB: DeviceBenchEngine = {
+  name: 'thumb',
+  description: 'femtojit Thumb-2 (runtime/engine.ts `thumb`): compileThumb with the verifier\'s facts, image run by the fc device runtime; instructions of the generated code per run',
+  family: 'ebpf',
+  unavailable: async () => missingBoardTools(),
+  async measureAll(jobs, ctx) {
+    const out: (DeviceOutcome | undefined)[] = jobs.map(() => undefined);
+    const runs: { at: number; program: Program; jitMs: number; analysisMs: number; codeBytes: number; job: ThumbJob }[] = [];
+    for (const [at, j] of jobs.entries()) {
+      const program = j.ebpf;
+      if (program === undefined) {
+        out[at] = { ok: false, reason: j.ebpfFailure ?? 'no BPF build' };
+        continue;
+      }
+      try {
+        const t0 = performance.now();
+        const c = compile(program);
+        const first = performance.now() - t0;
+        const jitMs = ctx.timing.compileRepeats <= 1 ? first : await medianMs(ctx.timing.compileRepeats, () => compile(program));
+        const analysisMs = await medianMs(ctx.timing.compileRepeats, () => thumbFacts(program, FIRMWARE_HELPERS));
+        runs.push({ at, program, jitMs, analysisMs, codeBytes: c.code.length, job: { image: c.image, mem: j.input, budget: BENCH_BUDGET } });
+      } catch (e) {
+        out[at] = { ok: false, reason: `compileThumb: ${message(e)}` };
+      }
+    }
+    // Every image twice, in one board session: the second run must repeat the first exactly.
+    let board: ThumbRun[] = [];
+    let boardError: string | undefined;
+    try {
+      board = await runThumbBatch(runs.flatMap((r) => [r.job, r.job]));
+    } catch (e) {
+      boardError = message(e);
+    }
+    runs.forEach((r, i) => {
+      if (boardError !== undefined) {
+        out[r.at] = { ok: false, reason: boardError };
+        return;
+      }
+      const [first, second] = [board[2 * i], board[2 * i + 1]];
+      try {
+        const checksum = answerOf(first, r.program, jobs[r.at].input);
+        const again = answerOf(second, r.program, jobs[r.at].input);
+        if (again !== checksum || second.insns !== first.insns) {
+          throw new Error(`the second run gave ${hex(again)} in ${second.insns} instructions, the first ${hex(checksum)} in ${first.insns}`);
+        }
+        out[r.at] = { ok: true, measurement: { checksum, steps: first.steps, deviceInsns: first.insns, jitMs: r.jitMs, analysisMs: r.analysisMs, codeBytes: r.codeBytes } };
+      } catch (e) {
+        out[r.at] = { ok: false, reason: message(e) };
+      }
+    });
+    return out.map((o) => o ?? { ok: false, reason: 'not run' });
+  },
+};

@@ -1,0 +1,103 @@
+// The eBPF engines timed in this process: every host engine of runtime/engine.ts's ENGINES map, with
+// the Wasm JIT's compile split into femtojit's own compile (Program -> module bytes) and V8's compile +
+// instantiate, plus the Wasm AOT output optimised by binaryen (-O) run through the same host glue.
+// Engines that run on the board (`thumb`, the device interpreter) are measured by
+// bench/device-engines.ts instead: their wall time here would be QEMU's.
+import { programFacts } from '../compiler/frontend.js';
+import type { Program } from '../compiler/program.js';
+import type { ProgramFacts } from '../compiler/verify/facts.js';
+import { compileWasmAot } from '../backends/wasm/aot.js';
+import { ENGINES } from '../runtime/engine.js';
+import { compileToWasm, instantiateWasm } from '../runtime/wasm-engine.js';
+import { DEVICE_ENGINE_NAMES } from './device-engines.js';
+import { EngineFailure, hostEbpfEngine, timeRunnable, type EbpfBenchEngine } from './engines.js';
+import { medianMs, type TimingOptions } from './measure.js';
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** femtojit's compile, repeated for a stable figure once timing is asked for. */
+async function jitTime<T>(timing: TimingOptions | undefined, first: number, compile: () => T): Promise<number> {
+  if (!timing || timing.compileRepeats <= 1) return first;
+  return medianMs(timing.compileRepeats, compile);
+}
+
+/**
+ * The `wasm` engine of ENGINES, prepared step by step so that each step is timed on its own: what
+ * `wasmEngine.prepare` does (compileToWasm with the analysis' facts and the IR passes, then one
+ * instance) with V8's synchronous compile. V8 caches nothing between different module bytes, so
+ * the instantiate time is that of a first compile.
+ */
+export const WASM_JIT: EbpfBenchEngine = {
+  name: 'wasm',
+  description: 'femtojit Wasm JIT (runtime/engine.ts `wasm`): front end + verifier facts + IR passes + lowering, then V8 compile + instantiate; one instance, `run` per run',
+  where: 'host',
+  unavailable: async () => (ENGINES.has('wasm') ? undefined : "runtime/engine.ts has no 'wasm' engine"),
+  async measure(program, helpers, input, timing) {
+    const compiled = compileToWasm(program);
+    const jitMs = await jitTime(timing, compiled.stats.compileMs, () => compileToWasm(program));
+    const analysisMs = timing ? await medianMs(timing.compileRepeats, () => programFacts(program)) : undefined;
+    const t0 = performance.now();
+    const runnable = instantiateWasm(program, compiled, helpers);
+    const instantiateMs = performance.now() - t0;
+    return timeRunnable(runnable, input, timing, {
+      checksum: 0n, jitMs, analysisMs, instantiateMs, prepareMs: jitMs + instantiateMs, codeBytes: compiled.bytes.length,
+    });
+  },
+};
+
+/** The AOT compile as `femtojit compile --target wasm -O` does it: analysis, JIT lowering, binaryen, wabt. */
+async function aotBytes(program: Program, facts: ProgramFacts = programFacts(program)): Promise<Uint8Array<ArrayBuffer>> {
+  const out = await compileWasmAot(program, { optimize: true, emit: 'wasm', facts });
+  if (typeof out === 'string') throw new EngineFailure('compileWasmAot returned text for emit: wasm');
+  return new Uint8Array(out);
+}
+
+/**
+ * `femtojit compile --target wasm -O`: the JIT's module optimised by binaryen -O2 (and validated by
+ * wabt), run by the JIT's own host glue. The optimiser keeps the ABI (backends/wasm/ABI.md: exports,
+ * data segments, memory layout), so the layout of the unoptimised compile describes it.
+ */
+export const WASM_AOT: EbpfBenchEngine = {
+  name: 'wasm-aot',
+  description: 'femtojit Wasm AOT: the same module through binaryen -O2 (`compileWasmAot({optimize: true})`), run with the JIT engine\'s host glue',
+  where: 'host',
+  async unavailable() {
+    // Loads both tools once, so the first program's compile time does not include loading them.
+    try {
+      await import('binaryen');
+      await (await import('wabt')).default();
+      return undefined;
+    } catch (e) {
+      return `binaryen/wabt cannot be loaded (${message(e)})`;
+    }
+  },
+  async measure(program, helpers, input, timing) {
+    const t0 = performance.now();
+    const facts = programFacts(program);
+    const bytes = await aotBytes(program, facts);
+    const first = performance.now() - t0;
+    const jitMs = await jitTime(timing, first, () => aotBytes(program));
+    // The same facts give the same layout, without analysing the program again.
+    const layout = compileToWasm(program, { facts });
+    const t1 = performance.now();
+    const runnable = instantiateWasm(program, { ...layout, bytes }, helpers);
+    const instantiateMs = performance.now() - t1;
+    return timeRunnable(runnable, input, timing, {
+      checksum: 0n, jitMs, instantiateMs, prepareMs: jitMs + instantiateMs, codeBytes: bytes.length,
+    });
+  },
+};
+
+/**
+ * In column order: ENGINES' host engines (the Wasm JIT replaced by its step-timed adapter, the AOT
+ * output right after it); engines that run on the board are left to the device phase.
+ */
+export function hostEbpfEngines(): EbpfBenchEngine[] {
+  const out: EbpfBenchEngine[] = [];
+  for (const engine of ENGINES.values()) {
+    if (DEVICE_ENGINE_NAMES.has(engine.name)) continue;
+    if (engine.name === WASM_JIT.name) out.push(WASM_JIT, WASM_AOT);
+    else out.push(hostEbpfEngine(engine));
+  }
+  return out;
+}
