@@ -11,6 +11,7 @@
 // Bytecode container = the Thumb image format (backends/thumb/IMAGE.md) with magic "FCB1": code =
 // the eBPF slots with every data relocation resolved (the layout fixes section addresses) plus one
 // all-zero end slot, entry = byte offset of the entry slot, no fault sites, 11 registers.
+import { Batcher } from './batcher.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -294,34 +295,7 @@ export function deviceRunResult(run: DeviceRun, program: Program, mem: Uint8Arra
   return toRunResult(run, program, mem, budget);
 }
 
-class Batcher {
-  private pending: Array<{ job: DeviceJob; resolve: (r: DeviceRun) => void; reject: (e: unknown) => void }> = [];
-  private scheduled = false;
-
-  submit(job: DeviceJob): Promise<DeviceRun> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ job, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
-    });
-  }
-
-  private async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
-    this.scheduled = false;
-    try {
-      const runs = await runDeviceBatch(batch.map((b) => b.job));
-      batch.forEach((b, i) => b.resolve(runs[i]));
-    } catch (e) {
-      for (const b of batch) b.reject(e);
-    }
-  }
-}
-
-const batcher = new Batcher();
+const batcher = new Batcher<DeviceJob, DeviceRun>((jobs) => runDeviceBatch(jobs));
 
 class DeviceRunnable implements Runnable {
   constructor(

@@ -10,6 +10,7 @@
 // RunResult.steps is the budget the run consumed (the IR charges whole blocks at loop heads, as
 // compiler/ir/eval.ts reports it), not the interpreter's instruction count; the board's exact
 // instruction count of the generated code is ThumbRun.insns.
+import { Batcher } from './batcher.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,7 @@ import { runOnBoard } from './cortex-m/board.js';
 import { BoardError } from './cortex-m/config.js';
 import { cortexDir, DEVICE_HELPER_IDS, fcIncludes, fcSources } from './cortex-m/fc/sources.js';
 import type { Engine, EngineRunOptions, Runnable } from './engine.js';
-import { FAULT_CODES, type Fault, type FaultKind, type RunResult } from './errors.js';
+import { FAULT_CODES, FAULT_TITLE, type Fault, type FaultKind, type RunResult } from './errors.js';
 import type { HelperRegistry } from './helpers.js';
 import { DEFAULT_BUDGET } from './interp.js';
 import { containerLayout, MAX_CALL_DEPTH, STACK_FRAME } from './layout.js';
@@ -69,15 +70,6 @@ export const LOAD_STATUS: Record<number, string> = {
 
 const BATCH_LIMIT = 400;
 const KIND_OF_CODE = new Map<number, FaultKind>(Object.entries(FAULT_CODES).map(([k, v]) => [v, k as FaultKind]));
-const FAULT_TITLE: Record<FaultKind, string> = {
-  'out-of-bounds': 'out of bounds',
-  permission: 'permission denied',
-  budget: 'budget exhausted',
-  'unknown-helper': 'unknown helper',
-  helper: 'helper failed',
-  'call-depth': 'call depth exceeded',
-  invalid: 'invalid instruction',
-};
 
 let firmware: Promise<string> | undefined;
 
@@ -169,35 +161,7 @@ export async function runThumbBatch(jobs: readonly ThumbJob[], opts: { timeoutMs
   return out;
 }
 
-/** Collects the runs requested in one turn of the event loop into one batch. */
-class Batcher {
-  private pending: Array<{ job: ThumbJob; resolve: (r: ThumbRun) => void; reject: (e: unknown) => void }> = [];
-  private scheduled = false;
-
-  submit(job: ThumbJob): Promise<ThumbRun> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ job, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
-    });
-  }
-
-  private async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
-    this.scheduled = false;
-    try {
-      const runs = await runThumbBatch(batch.map((b) => b.job));
-      batch.forEach((b, i) => b.resolve(runs[i]));
-    } catch (e) {
-      for (const b of batch) b.reject(e);
-    }
-  }
-}
-
-const batcher = new Batcher();
+const batcher = new Batcher<ThumbJob, ThumbRun>((jobs) => runThumbBatch(jobs));
 
 function faultDetail(kind: FaultKind, run: ThumbRun, program: Program, mem: Uint8Array | undefined, budget: number): string {
   switch (kind) {
