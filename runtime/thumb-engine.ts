@@ -88,7 +88,8 @@ export function thumbFirmware(): Promise<string> {
 
 const LINE = /^R (\d+) status=(\d+)(?: r0=0x([0-9a-f]{8})0x([0-9a-f]{8}) pc=(\d+) addr=0x([0-9a-f]{8})0x([0-9a-f]{8}) size=(\d+) write=(\d) hasaddr=(\d) steps=(\d+) insns=(\d+) canary=(ok|BAD)| refused)$/;
 
-function parseLine(line: string): { index: number; run: ThumbRun } | undefined {
+/** One `R` line of run-image.c's report (the same firmware serves the device interpreter engine). */
+export function parseLine(line: string): { index: number; run: ThumbRun } | undefined {
   const m = LINE.exec(line.trim());
   if (m === null) return undefined;
   const status = Number(m[2]);
