@@ -17,6 +17,34 @@ export interface HelperContext {
   write(addr: bigint, bytes: Uint8Array): void;
 }
 
+/**
+ * The checked view of a run's memory that every engine gives its helpers: reads and writes go
+ * through the region table, and a bad pointer is a HelperError (a 'helper' fault). The table is
+ * asked for lazily because a compiled engine lays out its regions per run.
+ */
+export function regionHelperContext(table: () => RegionTable): HelperContext {
+  const locate = (addr: bigint, size: number, write: boolean): { bytes: Uint8Array; at: number } | undefined => {
+    if (size === 0) return undefined;
+    const t = table();
+    const r = t.findAddr(addr, size, write);
+    if (typeof r === 'string') throw new HelperError(t.describe(addr, size, write));
+    return { bytes: r.bytes, at: Number(BigInt.asUintN(64, addr)) - r.base };
+  };
+  return {
+    get regions() {
+      return table();
+    },
+    read(addr, size) {
+      const hit = locate(addr, size, false);
+      return hit ? hit.bytes.slice(hit.at, hit.at + size) : new Uint8Array(0);
+    },
+    write(addr, bytes) {
+      const hit = locate(addr, bytes.length, true);
+      if (hit) hit.bytes.set(bytes, hit.at);
+    },
+  };
+}
+
 /** The new r0, or r0 plus a request to end the program right away. */
 export type HelperResult = bigint | { r0: bigint; stop: true };
 

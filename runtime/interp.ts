@@ -18,7 +18,7 @@ import { classify, isInvalid, LDDW_SRC, type Classified, type Insn } from '../co
 import type { Program } from '../compiler/program.js';
 import { arsh64, lsh64, mul64, rsh64, sdiv64, sge, sgt, smod64, swap16, swap32, udiv64, uge, ugt, umod64 } from './alu64.js';
 import { FAULT_TITLE, HelperError, type Fault, type FaultKind, type RunResult } from './errors.js';
-import { conformanceHelpers, type HelperContext, type HelperRegistry, type HelperResult } from './helpers.js';
+import { conformanceHelpers, regionHelperContext, type HelperContext, type HelperRegistry, type HelperResult } from './helpers.js';
 import { containerLayout, MAX_CALL_DEPTH, STACK_FRAME } from './layout.js';
 import { RegionTable, type Region, type RegionSpec } from './regions.js';
 
@@ -569,23 +569,7 @@ export class Interpreter {
   }
 
   private helperContext(table: RegionTable): HelperContext {
-    const locate = (addr: bigint, size: number, write: boolean): { bytes: Uint8Array; at: number } | undefined => {
-      if (size === 0) return undefined;
-      const r = table.findAddr(addr, size, write);
-      if (typeof r === 'string') throw new HelperError(table.describe(addr, size, write));
-      return { bytes: r.bytes, at: Number(BigInt.asUintN(64, addr)) - r.base };
-    };
-    return {
-      regions: table,
-      read(addr, size) {
-        const hit = locate(addr, size, false);
-        return hit ? hit.bytes.slice(hit.at, hit.at + size) : new Uint8Array(0);
-      },
-      write(addr, bytes) {
-        const hit = locate(addr, bytes.length, true);
-        if (hit) hit.bytes.set(bytes, hit.at);
-      },
-    };
+    return regionHelperContext(() => table);
   }
 }
 

@@ -17,7 +17,7 @@ import {
 import { compileToWasm, type CompiledWasm } from '../backends/wasm/compile.js';
 import type { Engine, Runnable } from './engine.js';
 import { FAULT_CODES, FAULT_TITLE, HelperError, type Fault, type RunResult } from './errors.js';
-import type { HelperContext, HelperRegistry } from './helpers.js';
+import { regionHelperContext, type HelperContext, type HelperRegistry } from './helpers.js';
 import { MAX_CALL_DEPTH, STACK_FRAME } from './layout.js';
 import { RegionTable, type Region, type RegionSpec } from './regions.js';
 
@@ -203,27 +203,7 @@ export class WasmInstance implements Runnable {
   }
 
   private helperContext(): HelperContext {
-    const self = this;
-    const locate = (addr: bigint, size: number, write: boolean): { bytes: Uint8Array; at: number } | undefined => {
-      if (size === 0) return undefined;
-      const table = self.regionTable();
-      const r = table.findAddr(addr, size, write);
-      if (typeof r === 'string') throw new HelperError(table.describe(addr, size, write));
-      return { bytes: r.bytes, at: Number(BigInt.asUintN(64, addr)) - r.base };
-    };
-    return {
-      get regions() {
-        return self.regionTable();
-      },
-      read(addr, size) {
-        const hit = locate(addr, size, false);
-        return hit ? hit.bytes.slice(hit.at, hit.at + size) : new Uint8Array(0);
-      },
-      write(addr, bytes) {
-        const hit = locate(addr, bytes.length, true);
-        if (hit) hit.bytes.set(bytes, hit.at);
-      },
-    };
+    return regionHelperContext(() => this.regionTable());
   }
 
   /** The helper import: the interpreter's call semantics, faults reported through `status`. */

@@ -10,7 +10,7 @@
 import { disasmInsn } from '../disasm.js';
 import type { Program } from '../program.js';
 import { FAULT_TITLE, HelperError, type Fault, type FaultKind, type RunResult } from '../../runtime/errors.js';
-import { conformanceHelpers, type HelperContext, type HelperRegistry } from '../../runtime/helpers.js';
+import { conformanceHelpers, regionHelperContext, type HelperContext, type HelperRegistry } from '../../runtime/helpers.js';
 import { containerLayout, MAX_CALL_DEPTH, STACK_FRAME, type ContainerLayout } from '../../runtime/layout.js';
 import { RegionTable, type Region, type RegionSpec } from '../../runtime/regions.js';
 import type { Access, BinOp, Cond, Inst, IrFunction, IrModule, Operand, Reg, Width } from './ir.js';
@@ -338,23 +338,7 @@ class Evaluator {
 
   private helperContext(): HelperContext {
     const table = this.table;
-    const locate = (addr: bigint, size: number, write: boolean): { bytes: Uint8Array; at: number } | undefined => {
-      if (size === 0) return undefined;
-      const r = table.findAddr(addr, size, write);
-      if (typeof r === 'string') throw new HelperError(table.describe(addr, size, write));
-      return { bytes: r.bytes, at: Number(u64(addr)) - r.base };
-    };
-    return {
-      regions: table,
-      read(addr, size) {
-        const hit = locate(addr, size, false);
-        return hit ? hit.bytes.slice(hit.at, hit.at + size) : new Uint8Array(0);
-      },
-      write(addr, bytes) {
-        const hit = locate(addr, bytes.length, true);
-        if (hit) hit.bytes.set(bytes, hit.at);
-      },
-    };
+    return regionHelperContext(() => table);
   }
 }
 
