@@ -30,6 +30,12 @@ export interface HarnessOptions {
   only: string[];
   /** Rewrite the README's benchmark section (only ever on a run of every program). */
   readme: boolean;
+  /** eBPF engines to run (host and device); empty: all. The reference engines always run. */
+  engines: string[];
+  /** Skip the front-end speed section. */
+  frontend: boolean;
+  /** Results directory (default bench/results); another one leaves the README alone. */
+  out?: string;
 }
 
 /** A command-line mistake: printed with the usage, exit status 2. */
@@ -40,23 +46,33 @@ export const TIMING: Record<'quick' | 'full', TimingOptions> = {
   full: { minSampleMs: 20, samples: 11, warmupMs: 500, compileRepeats: 7 },
 };
 
-const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME...]]... [--no-readme]
+const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME...]]... [--engines E[,E...]] [--no-frontend] [--out DIR] [--no-readme]
   --quick        fewer and shorter samples (under a minute)
   --only NAME    run only these programs (${PROGRAMS.map((p) => p.name).join(', ')});
                  the README is then left alone
+  --engines E    run only these eBPF engines (e.g. wasm,thumb); native and clang-wasm32 always run;
+                 the README is then left alone
+  --no-frontend  skip the front-end speed section
+  --out DIR      write latest.{json,md,svg} to DIR instead of bench/results (README left alone)
   --no-readme    do not rewrite the README's benchmark section`;
 
 export function parseArgs(argv: readonly string[]): HarnessOptions {
-  const opts: HarnessOptions = { quick: false, only: [], readme: true };
+  const opts: HarnessOptions = { quick: false, only: [], readme: true, engines: [], frontend: true };
+  const valueOf = (a: string, flag: string, i: number): string => {
+    const value = a === flag ? argv[i] : a.slice(flag.length + 1);
+    if (value === undefined || value === '') throw new UsageError(`${flag} needs a value`);
+    return value;
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    const is = (flag: string): boolean => a === flag || a.startsWith(`${flag}=`);
     if (a === '--quick') opts.quick = true;
     else if (a === '--no-readme') opts.readme = false;
-    else if (a === '--only' || a.startsWith('--only=')) {
-      const value = a === '--only' ? argv[++i] : a.slice('--only='.length);
-      if (value === undefined || value === '') throw new UsageError('--only needs a program name');
-      opts.only.push(...value.split(',').filter((s) => s !== ''));
-    } else if (a === '--help' || a === '-h') throw new UsageError('');
+    else if (a === '--no-frontend') opts.frontend = false;
+    else if (is('--only')) opts.only.push(...valueOf(a, '--only', a === '--only' ? ++i : i).split(',').filter((s) => s !== ''));
+    else if (is('--engines')) opts.engines.push(...valueOf(a, '--engines', a === '--engines' ? ++i : i).split(',').filter((s) => s !== ''));
+    else if (is('--out')) opts.out = valueOf(a, '--out', a === '--out' ? ++i : i);
+    else if (a === '--help' || a === '-h') throw new UsageError('');
     else throw new UsageError(`unknown argument '${a}'`);
   }
   const known = new Set(PROGRAMS.map((p) => p.name));
@@ -227,8 +243,9 @@ async function benchDevice(engine: DeviceBenchEngine, skipped: string | undefine
 
 async function setup(opts: HarnessOptions, workDir: string): Promise<Setup> {
   const refs = await Promise.all(REFERENCE_ENGINES.map(async (engine) => ({ engine, skipped: await engine.unavailable(workDir) })));
-  const ebpf = await Promise.all(hostEbpfEngines().map(async (engine) => ({ engine, skipped: await engine.unavailable() })));
-  const devices = await Promise.all(DEVICE_ENGINES.map(async (engine) => ({ engine, skipped: await engine.unavailable() })));
+  const wanted = <E extends { name: string }>(e: E): boolean => opts.engines.length === 0 || opts.engines.includes(e.name);
+  const ebpf = await Promise.all(hostEbpfEngines().filter(wanted).map(async (engine) => ({ engine, skipped: await engine.unavailable() })));
+  const devices = await Promise.all(DEVICE_ENGINES.filter(wanted).map(async (engine) => ({ engine, skipped: await engine.unavailable() })));
   return {
     quick: opts.quick,
     timing: TIMING[opts.quick ? 'quick' : 'full'],
@@ -303,7 +320,7 @@ export async function runBenchmarks(opts: HarnessOptions): Promise<BenchReport> 
     }
     const overhead = await overheads(s);
     phase('overhead');
-    const frontend = await frontendSection(opts.quick);
+    const frontend = opts.frontend ? await frontendSection(opts.quick) : undefined;
     phase('front end');
     log(`phases: ${phases.join(', ')}`);
     const engines: EngineInfo[] = [
@@ -363,10 +380,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return e.message === '' ? 0 : 2;
   }
   const report = await runBenchmarks(opts);
-  const files = writeReport(report);
+  const files = writeReport(report, opts.out);
   process.stdout.write(`${renderMarkdown(report)}\n`);
   log(`\nwrote ${files.join(', ')}`);
-  if (opts.readme && opts.only.length === 0) {
+  if (opts.readme && opts.only.length === 0 && opts.engines.length === 0 && opts.out === undefined) {
     const readme = join(REPO_ROOT, 'README.md');
     try {
       const section = renderReadmeSection(report, { markdown: 'bench/results/latest.md', svg: 'bench/results/latest.svg' });

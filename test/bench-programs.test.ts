@@ -101,8 +101,10 @@ describe('native timing driver', () => {
 
 describe('harness', () => {
   it('parses --quick and --only, and refuses unknown programs and arguments', () => {
-    expect(parseArgs(['--quick', '--only', 'sieve,fibonacci', '--only=bitswap'])).toEqual({ quick: true, only: ['sieve', 'fibonacci', 'bitswap'], readme: true });
-    expect(parseArgs(['--no-readme'])).toEqual({ quick: false, only: [], readme: false });
+    expect(parseArgs(['--quick', '--only', 'sieve,fibonacci', '--only=bitswap'])).toEqual({ quick: true, only: ['sieve', 'fibonacci', 'bitswap'], readme: true, engines: [], frontend: true });
+    expect(parseArgs(['--no-readme'])).toEqual({ quick: false, only: [], readme: false, engines: [], frontend: true });
+    expect(parseArgs(['--engines', 'wasm,thumb', '--no-frontend', '--out=/tmp/x'])).toEqual({ quick: false, only: [], readme: true, engines: ['wasm', 'thumb'], frontend: false, out: '/tmp/x' });
+    expect(() => parseArgs(['--out'])).toThrow(UsageError);
     expect(() => parseArgs(['--only', 'nosuch'])).toThrow(/unknown program 'nosuch'/);
     expect(() => parseArgs(['--only'])).toThrow(UsageError);
     expect(() => parseArgs(['--fast'])).toThrow(/unknown argument '--fast'/);
