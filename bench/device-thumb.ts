@@ -1,6 +1,6 @@
 // `thumb`: femtojit's Thumb-2 back end on the device runtime (runtime/cortex-m/fc), the engine
 // ENGINES calls `thumb`. Each program is compiled as the engine compiles it (compileThumb with the
-// verifier's facts for the board) and run twice in one board session; the figure is the exact
+// verifier's facts for the board, computed once as at load and timed apart) and run twice in one board session; the figure is the exact
 // instruction count between entering and leaving the generated code (runThumbBatch's `insns`): the
 // runtime's per-run set-up (zeroing the 4 KiB stack, filling the region table) is not in it, as
 // the native count has no set-up either.
@@ -14,7 +14,6 @@ import { medianMs } from './measure.js';
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
-const compile = (program: Program): ReturnType<typeof compileThumb> => compileThumb(program, thumbFacts(program, FIRMWARE_HELPERS));
 
 /** The answer of one board run, or why there is none (fault, refused image, overwritten canary). */
 function answerOf(run: ThumbRun, program: Program, input: Uint8Array): bigint {
@@ -38,10 +37,12 @@ export const THUMB: DeviceBenchEngine = {
         continue;
       }
       try {
+        // As for the Wasm JIT: the facts come from verifying the program once; the compile uses them.
+        const facts = thumbFacts(program, FIRMWARE_HELPERS);
         const t0 = performance.now();
-        const c = compile(program);
+        const c = compileThumb(program, facts);
         const first = performance.now() - t0;
-        const jitMs = ctx.timing.compileRepeats <= 1 ? first : await medianMs(ctx.timing.compileRepeats, () => compile(program));
+        const jitMs = ctx.timing.compileRepeats <= 1 ? first : await medianMs(ctx.timing.compileRepeats, () => compileThumb(program, facts));
         const analysisMs = await medianMs(ctx.timing.compileRepeats, () => thumbFacts(program, FIRMWARE_HELPERS));
         runs.push({ at, program, jitMs, analysisMs, codeBytes: c.code.length, job: { image: c.image, mem: j.input, budget: BENCH_BUDGET } });
       } catch (e) {

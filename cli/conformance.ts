@@ -28,11 +28,11 @@ export async function runTestText(name: string, text: string, engine: Engine, he
   let r0: bigint;
   try {
     const program = programOfTest(test, name);
-    verifyProgram(program, {
+    const facts = verifyProgram(program, {
       regions: program.data.map((d) => ({ name: d.name, size: d.bytes.length, writable: d.writable })),
       helpers: helpers.ids(),
     });
-    const runnable = await engine.prepare(program, helpers);
+    const runnable = await engine.prepare(program, helpers, facts);
     const result = await runnable.run({ mem: test.mem });
     if (!result.ok) {
       if (test.expectError) return { name, pass: true, why: result.fault.message };

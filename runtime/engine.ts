@@ -1,6 +1,7 @@
 // The engines a container can run on, behind one interface, so the CLI, the conformance runner
 // and the benchmarks treat the interpreter and the compiled back ends alike.
 import type { Program } from '../compiler/program.js';
+import type { ProgramFacts } from '../compiler/verify/facts.js';
 import type { RunResult } from './errors.js';
 import type { HelperRegistry } from './helpers.js';
 import { deviceInterpEngine } from './device-engine.js';
@@ -24,7 +25,12 @@ export interface Runnable {
 export interface Engine {
   name: string;
   description: string;
-  prepare(program: Program, helpers: HelperRegistry): Runnable | Promise<Runnable>;
+  /**
+   * `facts`: what the verifier proved when the container was loaded (runtime/container.ts
+   * loadVerified, with the same helpers), so that a compiling engine does not analyse the program
+   * a second time; without them it analyses the program itself.
+   */
+  prepare(program: Program, helpers: HelperRegistry, facts?: ProgramFacts): Runnable | Promise<Runnable>;
 }
 
 const interp: Engine = {

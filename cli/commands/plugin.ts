@@ -31,8 +31,8 @@ export const pluginCommand: Command = {
       if (code.length % 8 !== 0) throw new LoadError(`program length ${code.length} is not a multiple of 8 bytes`);
       const helpers = defaultHelpers();
       const program = rawProgram(decode(code), 'stdin');
-      verifyProgram(program, { regions: [], helpers: helpers.ids() });
-      const runnable = await pickEngine(engineArgs).prepare(program, helpers);
+      const facts = verifyProgram(program, { regions: [], helpers: helpers.ids() });
+      const runnable = await pickEngine(engineArgs).prepare(program, helpers, facts);
       const result = await runnable.run({ mem });
       if (!result.ok) {
         io.out(`${result.fault.message}\n`);

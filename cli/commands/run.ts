@@ -34,7 +34,7 @@ export const runCommand: Command = {
     const helpers = defaultHelpers();
     const input = loadVerified(readInput(io, path), path, { entry: value(p, 'entry'), helpers });
     const mem = memFile !== undefined ? readInput(io, memFile) : memHex !== undefined ? parseHexBytes(memHex, '--mem-hex') : input.test?.mem;
-    const runnable = await engine.prepare(input.program, helpers);
+    const runnable = await engine.prepare(input.program, helpers, input.facts);
     const result = await runnable.run({ mem, budget: budgetArg === 0 ? Infinity : budgetArg });
     if (!result.ok) {
       io.err(`femtojit: ${result.fault.kind}: ${result.fault.message}\n`);
