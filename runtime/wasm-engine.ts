@@ -95,6 +95,12 @@ export class WasmInstance implements Runnable {
   private table: RegionTable | undefined;
   /** Detail of a fault the helper import detected (unknown id, HelperError). */
   private hostDetail = '';
+  /** The current run's host regions. */
+  private host: readonly RegionSpec[] = NO_REGIONS;
+  /** The last r0 returned, and its halves (-1: none yet). */
+  private lastLo = -1;
+  private lastHi = -1;
+  private lastR0 = 0n;
 
   constructor(
     readonly program: Program,
@@ -125,35 +131,88 @@ export class WasmInstance implements Runnable {
   // The per-run path: everything here is paid on every run of a program that may take well under
   // a microsecond, so no BigInt and no global access unless the run faults.
   run(opts: WasmRunOptions = {}): RunResult {
-    const budget = opts.budget ?? DEFAULT_BUDGET;
-    if (!(budget >= 0)) throw new RangeError(`budget must be a non-negative number of instructions (is ${budget})`);
-    const { layout } = this.compiled;
-    const host = this.compiled.hostRegions.length === 0 && (opts.regions === undefined || opts.regions.length === 0)
-      ? NO_REGIONS
-      : this.hostRegions(opts.regions ?? NO_REGIONS);
     const mem = opts.mem;
-    const memLen = mem ? mem.length : -1;
+    const memLen = mem === undefined ? -1 : mem.length;
+    this.prepare(memLen, opts.regions);
+    if (mem !== undefined) this.bytes.set(mem, this.compiled.layout.memBase);
+    return this.enter(memLen, opts.budget);
+  }
+
+  /**
+   * The zero-copy path's first half: a view of the instance's memory where the run's `mem` of
+   * `len` bytes lives. The caller writes the context there once; `runResident(len)` then runs on
+   * whatever those bytes hold, without copying anything in. A program that writes its context
+   * changes these bytes (the caller rewrites them when it wants a fresh input). The view stays
+   * valid until a run needs more memory (a longer `mem`), which detaches it.
+   */
+  contextView(len: number): Uint8Array {
+    if (!(Number.isSafeInteger(len) && len >= 0)) throw new RangeError(`context length must be a non-negative integer (is ${len})`);
+    const base = this.compiled.layout.memBase;
+    const end = base + len;
+    if (end > this.bytes.length) this.ensureMemory(end);
+    return this.bytes.subarray(base, end);
+  }
+
+  /**
+   * run({ mem }) with mem = the `len` bytes at contextView(len), as they are now (not copied in,
+   * so not restored either). Everything else is as `run`: the stack, data sections and host
+   * regions are restored, the budget charged afresh.
+   */
+  runResident(len: number, opts: Omit<WasmRunOptions, 'mem'> = {}): RunResult {
+    if (!(Number.isSafeInteger(len) && len >= 0)) throw new RangeError(`context length must be a non-negative integer (is ${len})`);
+    this.prepare(len, opts.regions);
+    return this.enter(len, opts.budget);
+  }
+
+  /** Restores what a run may have changed and makes room for `memLen` bytes of mem (-1: none). */
+  private prepare(memLen: number, regions: RegionSpec[] | undefined): void {
+    const { layout } = this.compiled;
+    this.host = this.compiled.hostRegions.length === 0 && (regions === undefined || regions.length === 0)
+      ? NO_REGIONS
+      : this.hostRegions(regions ?? NO_REGIONS);
     this.memLen = memLen;
-    const end = layout.memBase + (mem ? mem.length : 0);
+    const end = layout.memBase + (memLen < 0 ? 0 : memLen);
     if (end > this.bytes.length) this.ensureMemory(end);
     const u8 = this.bytes;
-    if (this.compiled.writesStack) u8.fill(0, layout.stackBase, layout.stackTop);
-    for (const d of this.restore) u8.set(d.bytes, d.at);
+    const dirty = this.compiled.stackWritten;
+    if (dirty !== undefined) u8.fill(0, dirty.start, dirty.end);
+    const restore = this.restore;
+    for (let i = 0; i < restore.length; i++) u8.set(restore[i].bytes, restore[i].at);
+    const host = this.host;
     for (let i = 0; i < host.length; i++) u8.set(host[i].bytes, layout.hostBase[i]);
-    if (mem) u8.set(mem, layout.memBase);
+  }
+
+  /** Runs with the memory prepared; reads the run record or the fault. */
+  private enter(memLen: number, budgetOpt: number | undefined): RunResult {
+    const budget = budgetOpt ?? DEFAULT_BUDGET;
+    if (!(budget >= 0)) throw new RangeError(`budget must be a non-negative number of instructions (is ${budget})`);
     this.table = undefined;
     this.hostDetail = '';
-
     const initial = budget >= MAX_BUDGET ? MAX_BUDGET : Math.floor(budget);
     const status = this.x.run(memLen, initial % TWO_32, Math.floor(initial / TWO_32));
+    const words = this.words;
     const rec = RUN_RECORD_OFFSET >> 2;
-    const steps = this.words[rec + 2] + this.words[rec + 3] * TWO_32;
+    const steps = words[rec + 2] + words[rec + 3] * TWO_32;
     // Host regions are the host's memory: hand back what the program wrote there.
-    for (let i = 0; i < host.length; i++) {
-      const h = host[i];
-      if (h.writable) h.bytes.set(u8.subarray(layout.hostBase[i], layout.hostBase[i] + h.bytes.length));
+    const host = this.host;
+    if (host.length > 0) {
+      const { layout } = this.compiled;
+      for (let i = 0; i < host.length; i++) {
+        const h = host[i];
+        if (h.writable) h.bytes.set(this.bytes.subarray(layout.hostBase[i], layout.hostBase[i] + h.bytes.length));
+      }
     }
-    if (status === STATUS_OK || status === STATUS_STOPPED) return { ok: true, r0: this.view.getBigUint64(RUN_RECORD_OFFSET, true), steps };
+    if (status === STATUS_OK || status === STATUS_STOPPED) {
+      // A BigInt costs an allocation; programs often return the same value run after run.
+      const lo = words[rec];
+      const hi = words[rec + 1];
+      if (lo !== this.lastLo || hi !== this.lastHi) {
+        this.lastLo = lo;
+        this.lastHi = hi;
+        this.lastR0 = this.view.getBigUint64(RUN_RECORD_OFFSET, true);
+      }
+      return { ok: true, r0: this.lastR0, steps };
+    }
     return { ok: false, fault: this.fault(status, budget), steps };
   }
 

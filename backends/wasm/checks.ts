@@ -171,8 +171,22 @@ export class MemoryChecks {
     fb.end();
   }
 
+  /**
+   * The current function's locals caching mem's limits (by log2 of the size, -1: read the global),
+   * set by the lowering for the function it is emitting. The globals are fixed for a whole run, and
+   * V8 keeps a local in a register where it reloads a global on every check inside a loop.
+   */
+  memLimLocals: Int32Array | undefined;
+
+  /** Whether an access needs mem's limit for its size (so a function can cache it). */
+  static needsMemLimit(access: Access): boolean {
+    return access.verdict !== 'proven';
+  }
+
   private lim(fb: FunctionBuilder, r: ModuleRegion, size: number): void {
-    if (r === this.mem) fb.globalGet(this.globals.memLim[LOG2[size]]);
+    const cached = this.memLimLocals?.[LOG2[size]] ?? -1;
+    if (r === this.mem && cached >= 0) fb.localGet(cached);
+    else if (r === this.mem) fb.globalGet(this.globals.memLim[LOG2[size]]);
     else fb.i64Const(Math.max(0, r.size - size + 1));
   }
 
@@ -188,6 +202,7 @@ export class MemoryChecks {
   /** Adds the search functions used so far, in the order their indices were promised. */
   emitFindFunctions(mb: ModuleBuilder): void {
     const g = this.globals;
+    this.memLimLocals = undefined;
     for (const v of this.findOrder) {
       const size = 1 << (v >> 1);
       const write = (v & 1) === 1;

@@ -39,11 +39,17 @@ export interface CompiledWasm {
   hostRegions: readonly HostRegionDecl[];
   stats: WasmCompileStats;
   /**
-   * Whether a run can write the stack: false when every store and atomic is proven to go to
-   * another region and no helper is called (a helper may write anywhere writable). A host that
-   * knows this need not zero the stack between runs: it stays as instantiation left it, zero.
+   * The stack bytes a run can write, as linear-memory addresses [start, end), or undefined when it
+   * writes none: every store and atomic is proven to go to another region and no helper is called
+   * (a helper may write anywhere writable). Only these bytes need zeroing between runs; the rest
+   * of the stack stays as instantiation left it, zero.
    */
-  writesStack: boolean;
+  stackWritten: StackRange | undefined;
+}
+
+export interface StackRange {
+  start: number;
+  end: number;
 }
 
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
@@ -64,18 +70,34 @@ export function compileToWasm(program: Program, opts: WasmCompileOptions = {}): 
     ir,
     hostRegions,
     stats: { insns: program.insns.length, compileMs: now() - t0, irreducible: lowered.irreducible },
-    writesStack: writesStack(ir),
+    stackWritten: stackWritten(ir, facts, lowered.layout),
   };
 }
 
-function writesStack(m: IrModule): boolean {
-  for (const f of m.functions) {
-    for (const b of f.blocks) {
+/**
+ * The stack range a run can write. The entry function's stores with a known offset from its r10
+ * (the verifier's facts) write below the stack top; anything else (a helper call, a callee's
+ * frame, a pointer of unknown origin) may write the whole stack.
+ */
+function stackWritten(m: IrModule, facts: ProgramFacts, layout: ModuleLayout): StackRange | undefined {
+  const top = layout.stackTop;
+  const whole: StackRange = { start: layout.stackBase, end: top };
+  let start = top;
+  let end = top;
+  for (let f = 0; f < m.functions.length; f++) {
+    for (const b of m.functions[f].blocks) {
       for (const i of b.insts) {
-        if (i.op === 'call' || i.op === 'callx') return true;
-        if ((i.op === 'store' || i.op === 'atomic') && !(i.access.verdict === 'proven' && i.access.region !== undefined && i.access.region !== 'stack')) return true;
+        if (i.op === 'call' || i.op === 'callx') return whole;
+        if (i.op !== 'store' && i.op !== 'atomic') continue;
+        if (i.access.verdict === 'proven' && i.access.region !== undefined && i.access.region !== 'stack') continue;
+        const fact = facts.access.get(i.pc);
+        const at = fact?.offset;
+        if (f !== 0 || i.access.region !== 'stack' || fact?.region !== 'stack' || at === undefined) return whole;
+        start = Math.min(start, top + at.min);
+        end = Math.max(end, top + at.max + i.size);
       }
     }
   }
-  return false;
+  if (start >= end) return undefined;
+  return { start: Math.max(layout.stackBase, start), end: Math.min(top, end) };
 }

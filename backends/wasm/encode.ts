@@ -30,7 +30,7 @@ const TWO_64 = 1n << 64n;
 
 export class FunctionBuilder {
   /** The instruction bytes written so far (without the locals declaration). */
-  readonly body = new ByteWriter(256);
+  readonly body: ByteWriter;
   readonly locals: LocalRun[] = [];
 
   // What the body refers to outside itself: the module checks these when it is built.
@@ -56,8 +56,11 @@ export class FunctionBuilder {
     readonly typeIndex: number,
     readonly params: readonly ValType[],
     readonly results: readonly ValType[],
+    /** Expected body size in bytes: growing the buffer costs an allocation and a copy each time. */
+    capacity = 256,
   ) {
     this.numLocals = params.length;
+    this.body = new ByteWriter(capacity);
   }
 
   /** Instructions emitted so far. */
@@ -124,9 +127,10 @@ export class FunctionBuilder {
     }
     this.op(Op.End);
     this.depth = top;
-    this.frameKind.length = top;
-    this.frameType.length = top;
-    this.frameStart.length = top;
+    // pop(), not `length = top`: truncating through the length setter is a slow runtime call.
+    this.frameKind.pop();
+    this.frameType.pop();
+    this.frameStart.pop();
     return this;
   }
 

@@ -16,6 +16,7 @@ const TWO_63 = 1n << 63n;
 const TWO_64 = 1n << 64n;
 
 const utf8 = new TextEncoder();
+const NAME_CACHE = new Map<string, Uint8Array>();
 
 /** Bytes needed for `v` as an unsigned 32-bit LEB128 (v must already be a valid u32). */
 export function lebU32Size(v: number): number {
@@ -172,7 +173,12 @@ export class ByteWriter {
 
   /** A Wasm `name`: UTF-8 bytes preceded by their length. */
   name(s: string): void {
-    const enc = utf8.encode(s);
+    let enc = NAME_CACHE.get(s);
+    if (enc === undefined) {
+      enc = utf8.encode(s);
+      // Import and export names repeat in every module; other names (function names) vary.
+      if (NAME_CACHE.size < 256) NAME_CACHE.set(s, enc);
+    }
     this.writeU32(enc.length);
     this.bytesFrom(enc);
   }

@@ -74,12 +74,16 @@ export interface LoweredModule {
   irreducible: string[];
 }
 
+const STACK_STAND_IN = new Uint8Array(STACK_SIZE);
+const EMPTY = new Uint8Array(0);
+
 /** Layout of a module's regions: the same addresses containerLayout gives any run. */
 export function moduleLayout(m: Pick<IrModule, 'data'>, hostRegions: readonly HostRegionDecl[] = []): ModuleLayout {
-  const specs: RegionSpec[] = [{ name: 'stack', bytes: new Uint8Array(STACK_SIZE), writable: true }];
+  // layoutRegions only reads the specs' lengths: shared stand-ins instead of fresh zeroed buffers.
+  const specs: RegionSpec[] = [{ name: 'stack', bytes: STACK_STAND_IN, writable: true }];
   for (const s of m.data) specs.push({ name: s.name, bytes: s.bytes, writable: s.writable });
   for (const h of hostRegions) specs.push({ name: h.name, bytes: new Uint8Array(h.size), writable: h.writable });
-  specs.push({ name: 'mem', bytes: new Uint8Array(0), writable: true });
+  specs.push({ name: 'mem', bytes: EMPTY, writable: true });
   const laid = layoutRegions(specs);
   const regions: ModuleRegion[] = laid.map((r) => ({ name: r.name, base: r.base, size: r.bytes.length, writable: r.writable }));
   const mem = regions[regions.length - 1];
@@ -106,6 +110,7 @@ const G_FAULT_SIZE = 5;
 const G_MEM_LIM = [8, 9, 10, 11];
 
 const HELPER_FUNC = 0;
+const LOG2_SIZE: Record<1 | 2 | 4 | 8, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
 
 /** Lowers an IR module to Wasm bytes. Throws (RangeError / WasmEncodeError) only on malformed IR. */
 export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule {
@@ -135,7 +140,9 @@ export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule
   const ctx: Ctx = { m, layout, checks, firstFunc };
   const irreducible: string[] = [];
   m.functions.forEach((fn, i) => {
-    const fb = mb.addFunction(`${i}:${fn.name}`, PARAMS, RESULTS);
+    let insts = 0;
+    for (const b of fn.blocks) insts += b.insts.length + 1;
+    const fb = mb.addFunction(`${i}:${fn.name}`, PARAMS, RESULTS, { capacity: 256 + insts * BYTES_PER_INST });
     if (new FunctionLowering(ctx, fn, fb).lower()) irreducible.push(fn.name);
   });
   emitRun(mb, layout, firstFunc);
@@ -150,6 +157,9 @@ export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule
   });
   return { bytes: mb.build(), layout, irreducible };
 }
+
+/** A generous average of body bytes per IR instruction (checked accesses and fault exits included). */
+const BYTES_PER_INST = 40;
 
 /** r0..r9, fp. */
 const PARAMS: readonly ValType[] = new Array<ValType>(11).fill('i64');
@@ -253,6 +263,7 @@ class FunctionLowering {
   private readonly a2: number; // i32 scratch
   private readonly label: number; // dispatcher label (i32)
   private readonly sel: number; // condition of a folded triangle (i32)
+  private readonly memLim: Int32Array; // i64 locals caching G_MEM_LIM, -1 when unused
   private readonly bud: number; // cached budget (i64), -1 when the function charges none
   private readonly exitDepth = (): number => this.fb.labelDepth - 2;
   private readonly abandon = (): void => this.leave(false);
@@ -291,6 +302,16 @@ class FunctionLowering {
     this.a2 = fb.addLocal('i32');
     this.label = fb.addLocal('i32');
     this.sel = fb.addLocal('i32');
+    // mem's limits, by log2 of the access size, for the sizes this function's checks compare.
+    this.memLim = new Int32Array(4).fill(-1);
+    for (const b of fn.blocks) {
+      for (const i of b.insts) {
+        if ((i.op === 'load' || i.op === 'store' || i.op === 'atomic') && MemoryChecks.needsMemLimit(i.access)) {
+          const k = LOG2_SIZE[i.size];
+          if (this.memLim[k] < 0) this.memLim[k] = fb.addLocal('i64');
+        }
+      }
+    }
   }
 
   /** Returns whether the function needed the dispatcher. */
@@ -303,6 +324,8 @@ class FunctionLowering {
     const shape = structureFunction(fn, { foldable: this.foldable, fastLoops: this.bud >= 0 });
     fb.localGet(this.fp).localSet(this.regLocal[10]);
     if (this.bud >= 0) fb.globalGet(G_BUDGET).localSet(this.bud);
+    for (let k = 0; k < 4; k++) if (this.memLim[k] >= 0) fb.globalGet(G_MEM_LIM[k]).localSet(this.memLim[k]);
+    this.ctx.checks.memLimLocals = this.memLim;
     fb.block(); // the exit of `ret` (faults and stops return where they happen: see leave())
     for (const c of shape.cmds) this.cmd(c);
     if (this.reachable) this.settle();

@@ -79,6 +79,12 @@ const TWO_63 = 1n << 63n;
 const TWO_64 = 1n << 64n;
 const KIND_NAME = ['function', 'table', 'memory', 'global'];
 
+// Reused by every build(): building is synchronous and never reentrant.
+const SCRATCH_OUT = new ByteWriter(16384);
+const SCRATCH_SECTION = new ByteWriter(1024);
+/** A scratch buffer grown past this by a large module is let go afterwards. */
+const SCRATCH_KEEP = 1 << 20;
+
 export class ModuleBuilder {
   private readonly types: FuncType[] = [];
   private readonly typeKeys = new Map<string, number>();
@@ -134,11 +140,11 @@ export class ModuleBuilder {
     name: string,
     params: readonly ValType[],
     results: readonly ValType[],
-    options: { export?: string } = {},
+    options: { export?: string; capacity?: number } = {},
   ): FunctionBuilder {
     const typeIndex = this.addType(params, results);
     const index = this.imports.length + this.funcs.length;
-    const fb = new FunctionBuilder(name, index, typeIndex, params.slice(), results.slice());
+    const fb = new FunctionBuilder(name, index, typeIndex, params.slice(), results.slice(), options.capacity);
     this.funcs.push(fb);
     if (options.export !== undefined) this.exportFunction(index, options.export);
     return fb;
@@ -204,9 +210,14 @@ export class ModuleBuilder {
     let codeSize = lebU32Size(this.funcs.length);
     for (const fb of this.funcs) codeSize += lebU32Size(fb.entrySize) + fb.entrySize;
 
-    const out = new ByteWriter(codeSize + 1024);
+    // Scratch writers shared by every build (allocating buffers dominates small modules' time);
+    // only the exact-size copy toBytes makes at the end is the module's own.
+    const out = SCRATCH_OUT;
+    out.length = 0;
+    out.reserve(codeSize + 1024);
     out.bytesFrom(MAGIC_AND_VERSION);
-    const s = new ByteWriter(256);
+    const s = SCRATCH_SECTION;
+    s.length = 0;
 
     if (this.types.length > 0) {
       s.writeU32(this.types.length);
@@ -323,7 +334,9 @@ export class ModuleBuilder {
     }
 
     if (this.options.names !== false) this.writeNames(out, s);
-    return out.toBytes();
+    const bytes = out.toBytes();
+    if (out.bytes.length > SCRATCH_KEEP) SCRATCH_OUT.bytes = new Uint8Array(16384);
+    return bytes;
   }
 
   // ---- internals --------------------------------------------------------------------------------
