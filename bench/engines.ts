@@ -47,8 +47,13 @@ export interface EbpfBenchEngine {
   where: 'host';
   /** Why this engine cannot run on this machine, or undefined when it can. */
   unavailable(): Promise<string | undefined>;
-  /** Runs `program` with `input` as its context: once for the checksum, then timed when `timing` is given. */
-  measure(program: Program, helpers: HelperRegistry, input: Uint8Array, timing?: TimingOptions): Promise<Measurement>;
+  /**
+   * Runs `program` with `input` as its context: once for the checksum, then timed when `timing` is
+   * given. `mutates`: the program writes its context (bench/programs.ts), so every run needs a fresh
+   * copy; an engine that can run on a context resident in its memory skips the copy otherwise, as
+   * the clang-wasm32 driver does.
+   */
+  measure(program: Program, helpers: HelperRegistry, input: Uint8Array, timing?: TimingOptions, mutates?: boolean): Promise<Measurement>;
 }
 
 export interface ReferenceContext {

@@ -205,7 +205,7 @@ async function benchProgram(p: BenchProgram, s: Setup, info: ProgramInfo[], rows
         try {
           // Quick mode checks the v4 build's answer without timing it (that halves its host phase).
           const timing = build === 'v4' && s.quick ? undefined : s.timing;
-          add(label, rowOf(p.name, engine.name, build, await engine.measure(l.program, helpers, input, timing)));
+          add(label, rowOf(p.name, engine.name, build, await engine.measure(l.program, helpers, input, timing, p.mutates)));
         } catch (e) {
           add(label, { ...base, status: 'failed', reason: message(e) });
         }
