@@ -44,7 +44,7 @@ export function sharedLabels(e: Emitter): SharedLabels {
 }
 
 function homedHalves(e: Emitter): Array<{ reg: number; half: 0 | 1; home: number }> {
-  return [...e.alloc.homes.entries()]
+  return [...e.homes.entries()]
     .sort((a, b) => a[0] - b[0])
     .map(([k, home]) => ({ reg: k >> 1, half: (k & 1) as 0 | 1, home }));
 }

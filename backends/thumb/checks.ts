@@ -228,9 +228,9 @@ function fitOffset(e: Emitter, a: Addr, extra: number): Addr {
 
 /**
  * One memory access: computes its address, checking it when needed, and calls `perform` with it
- * (the load or store itself, which reads values and writes destinations through homes, lr and
- * r10). The region's host base stays cached in r11 (or its delta, or the frame pointer) and its
- * count in r10, so that the next access to the region in the block loads neither. A failed inline
+ * (the load or store itself, which reads values and writes destinations through homes and
+ * scratch). The region's host base (or its delta, or the frame pointer) and its count stay cached
+ * in r10/r11, so that the next access to the region (in the block, or around a loop) loads neither. A failed inline
  * check goes to a cold stub that looks the address up (or faults), performs the access there,
  * restores the cached words and resumes after the access: the hot path has no join.
  */
@@ -242,13 +242,13 @@ function access(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number, pe
     e.take(12);
     // Within the current frame: r10 - 512 <= ea and ea + size <= r10, whatever the call depth.
     if (base === R10 && ((off >= -512 && off + size <= 0) || (verdict.verdict === 'proven' && verdict.region === 'stack'))) {
-      const fp = e.stateIn(11, OFF.FP_PHYS);
+      const fp = e.cacheWord(OFF.FP_PHYS);
       perform(fitOffset(e, { rn: fp, off: off + 512 }, size));
       return;
     }
     const named = verdict.region !== undefined ? ctx.byName.get(verdict.region) : undefined;
     if (verdict.verdict === 'proven' && named !== undefined) {
-      const delta = e.stateIn(11, regionField(named, REGION.DELTA));
+      const delta = e.cacheWord(regionField(named, REGION.DELTA));
       const lo = raw(e, base, 0, 12);
       // [delta, lo] when there is no offset: the addition happens in the access itself.
       if (off === 0 && size !== 8) {
@@ -270,10 +270,11 @@ function access(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number, pe
     }
     const slow = e.buf.label(`slow_${inst.pc}`);
     const resume = e.buf.label(`resume_${inst.pc}`);
-    emitSubConst(e, raw(e, base, 0, 12), region.vbase, off);
+    const lo = raw(e, base, 0, 12);
+    emitSubConst(e, lo, region.vbase, off);
     const cntOff = regionField(region.index, REGION.CNT + 4 * sizeClass(size));
     const hostOff = regionField(region.index, REGION.HOST);
-    e.emit(E.cmp(12, e.stateIn(10, cntOff)));
+    e.emit(E.cmp(12, e.cacheWord(cntOff)));
     const hiKnown = e.kv(base, 1);
     if (hiKnown === undefined && !upperHalfZero(ctx, inst, region)) {
       // (hi : ea - vbase) - (0 : cnt) borrows exactly when hi == 0 and ea - vbase < cnt.
@@ -284,7 +285,10 @@ function access(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number, pe
     }
     // A known nonzero upper half is never in a region: always the slow path (which faults).
     e.buf.bcond(hiKnown !== undefined && hiKnown !== 0 ? 'al' : 'hs', slow);
-    perform({ rn: e.stateIn(11, hostOff), rm: 12, off: 0 });
+    // [delta, ea] is the same byte as [host, ea - vbase]: use whichever word is at hand.
+    const deltaOff = regionField(region.index, REGION.DELTA);
+    if (off === 0 && lo !== 12 && e.holds(deltaOff) && !e.holds(hostOff)) perform({ rn: e.cacheWord(deltaOff), rm: lo, off: 0 });
+    else perform({ rn: e.cacheWord(hostOff), rm: 12, off: 0 });
     e.buf.bind(resume);
     const keep = e.cachedState();
     e.addCold(() => {

@@ -17,6 +17,19 @@ export interface Site {
   pc: number;
 }
 
+/**
+ * How one block used the cache registers, recorded by the first of lowerModule's two passes
+ * (cache-flow.ts turns it into the words each block may assume on entry).
+ */
+export interface CacheUse {
+  /** Words the block loaded into a register before anything else overwrote that register. */
+  wanted: Map<number, number>;
+  /** Cache registers the block overwrites (as scratch, or by forgetting). */
+  clobbered: Set<number>;
+  /** What the cache registers held at the end of the block, after its terminator. */
+  exit: Map<number, number>;
+}
+
 export interface Mark {
   label: Label;
   pc: number;
@@ -28,6 +41,8 @@ export interface Mark {
 export const SCRATCH: readonly number[] = [12, 14, 11, 10];
 export const IP = 12;
 export const LR = 14;
+/** Scratch registers that may keep run-state words from one access to the next, in order of preference. */
+export const CACHE_REGS: readonly number[] = [11, 10];
 
 const R10 = 10;
 
@@ -50,10 +65,20 @@ export class Emitter {
    * register as scratch forgets it; so do block labels, calls and anything that binds a label.
    */
   private cached = new Map<number, number>();
+  /** When each cache register's word was last used, to pick the one to replace. */
+  private used = new Map<number, number>();
+  private clock = 0;
+  /** The current block's record (first pass only). */
+  recording?: CacheUse;
   /** What is known about the register halves before the instruction being lowered (known.ts). */
   known: KnownState = new Float64Array(0);
 
-  constructor(readonly alloc: Allocation) {}
+  /** The homes of the block being lowered (its region's, regalloc.ts RegionHomes). */
+  homes: ReadonlyMap<number, number>;
+
+  constructor(readonly alloc: Allocation) {
+    this.homes = alloc.homes;
+  }
 
   emit(hws: E.Halfwords): void {
     this.buf.emit(hws);
@@ -61,7 +86,7 @@ export class Emitter {
 
   /** Home register of a half, if it has one. */
   home(reg: number, half: 0 | 1): number | undefined {
-    return reg === R10 ? undefined : this.alloc.homes.get(halfKey(reg, half));
+    return reg === R10 ? undefined : this.homes.get(halfKey(reg, half));
   }
 
   /** The half's value when known at compile time here. */
@@ -80,15 +105,20 @@ export class Emitter {
   tmp(): number {
     const r = this.free.shift();
     if (r === undefined) throw new LoweringError('internal: out of scratch registers');
-    this.cached.delete(r);
+    this.clobber(r);
     return r;
   }
 
   /** Takes a specific scratch register (fails when another part of the sequence holds it). */
   take(r: number): number {
     this.claim(r);
-    this.cached.delete(r);
+    this.clobber(r);
     return r;
+  }
+
+  private clobber(r: number): void {
+    this.cached.delete(r);
+    if (CACHE_REGS.includes(r)) this.recording?.clobbered.add(r);
   }
 
   /** Takes a scratch register keeping what it caches (the caller reads it, or reloads it). */
@@ -105,8 +135,54 @@ export class Emitter {
     if (!hit) {
       this.emit(E.loadStore('ldr', r, E.SP, off));
       this.cached.set(r, off);
+      const rec = this.recording;
+      if (rec !== undefined && !rec.clobbered.has(r) && !rec.wanted.has(r)) rec.wanted.set(r, off);
     }
+    this.used.set(r, ++this.clock);
     return r;
+  }
+
+  /**
+   * A free cache register holding the run-state word at `off`: the one that already holds it, else
+   * an empty one, else the one whose word was used least recently (loaded then).
+   */
+  cacheWord(off: number): number {
+    const free = CACHE_REGS.filter((r) => this.free.includes(r));
+    const pick = free.find((r) => this.cached.get(r) === off) ?? free.find((r) => !this.cached.has(r)) ??
+      [...free].sort((a, b) => (this.used.get(a) ?? 0) - (this.used.get(b) ?? 0))[0];
+    if (pick === undefined) throw new LoweringError('internal: no free cache register');
+    return this.stateIn(pick, off);
+  }
+
+  /** True when a cache register holds the run-state word at `off`. */
+  holds(off: number): boolean {
+    return [...this.cached.values()].includes(off);
+  }
+
+  /** Makes the cache registers hold `words` (loading what they lack), e.g. on the way into a loop. */
+  provide(words: ReadonlyMap<number, number>): void {
+    for (const [r, off] of words) {
+      if (this.cached.get(r) === off) continue;
+      this.emit(E.loadStore('ldr', r, E.SP, off));
+      this.cached.set(r, off);
+    }
+  }
+
+  /** The part of `words` the cache registers do not hold now. */
+  lacking(words: ReadonlyMap<number, number>): Map<number, number> {
+    return new Map([...words].filter(([r, off]) => this.cached.get(r) !== off));
+  }
+
+  /** Starts a block whose cache registers hold `words` on every way in. */
+  enterBlock(words: ReadonlyMap<number, number>, record?: CacheUse): void {
+    this.cached.clear();
+    this.recording = record;
+    for (const [r, off] of words) this.cached.set(r, off);
+  }
+
+  /** The cache registers' words now. */
+  cacheNow(): Map<number, number> {
+    return new Map(this.cached);
   }
 
   /** The state words the scratch registers hold now. */
@@ -117,6 +193,7 @@ export class Emitter {
   /** Forgets every cached state word (at labels, calls, and around sequences that bind labels). */
   forget(): void {
     this.cached.clear();
+    for (const r of CACHE_REGS) this.recording?.clobbered.add(r);
   }
 
   release(): void {
@@ -228,8 +305,10 @@ export class Emitter {
    */
   addCold(fn: () => void): void {
     const known = this.known.slice();
+    const homes = this.homes;
     this.cold.push(() => {
       this.known = known;
+      this.homes = homes;
       fn();
     });
   }
@@ -249,6 +328,7 @@ export class Emitter {
     this.release();
     this.forget();
     this.known = known;
+    this.homes = this.alloc.homes;
   }
 
   mark(pc: number, what: string): void {

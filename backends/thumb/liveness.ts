@@ -95,11 +95,15 @@ function writes(inst: Inst): number[] {
   return [];
 }
 
-/**
- * The definitions (by identity) whose upper half no code reads before it is overwritten; each
- * function's analysis is `known[f]`.
- */
-export function deadUpperHalves(fn: IrFunction, known: KnownHalves, guesses: GuessFlow, nregs: number, baseHi: BaseHiReader): Set<Inst> {
+interface Flow {
+  liveIn: Uint8Array[];
+  liveOutOf(bi: number): Uint8Array;
+  readSets: number[][][];
+  termSets: number[][];
+  step(live: Uint8Array, inst: Inst, rs: readonly number[]): void;
+}
+
+function flow(fn: IrFunction, known: KnownHalves, guesses: GuessFlow, nregs: number, baseHi: BaseHiReader): Flow {
   const n = fn.blocks.length;
   const size = nregs * 2;
   // Per instruction: the halves it reads (with what is known there), computed once.
@@ -148,6 +152,24 @@ export function deadUpperHalves(fn: IrFunction, known: KnownHalves, guesses: Gue
       }
     }
   }
+  return { liveIn, liveOutOf, readSets, termSets, step };
+}
+
+/**
+ * The halves (by `halfKey`) whose values the code reads, from where they live, after the start of
+ * each block before writing them: what must be in place on every edge into it.
+ */
+export function liveInHalves(fn: IrFunction, known: KnownHalves, guesses: GuessFlow, nregs: number, baseHi: BaseHiReader): Uint8Array[] {
+  return flow(fn, known, guesses, nregs, baseHi).liveIn;
+}
+
+/**
+ * The definitions (by identity) whose upper half no code reads before it is overwritten; each
+ * function's analysis is `known[f]`.
+ */
+export function deadUpperHalves(fn: IrFunction, known: KnownHalves, guesses: GuessFlow, nregs: number, baseHi: BaseHiReader): Set<Inst> {
+  const { liveOutOf, readSets, termSets, step } = flow(fn, known, guesses, nregs, baseHi);
+  const size = nregs * 2;
   const dead = new Set<Inst>();
   fn.blocks.forEach((b, bi) => {
     const live = liveOutOf(bi);

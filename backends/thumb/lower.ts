@@ -1,6 +1,9 @@
-// IR -> ARMv7-M Thumb-2, one pass over each function's blocks in order (Liftoff-style): every IR
+// IR -> ARMv7-M Thumb-2, over each function's blocks in order (Liftoff-style): every IR
 // instruction becomes a short fixed sequence over the register halves' homes (regalloc.ts), with
-// slow paths and fault calls moved after the function. The code is position independent: data
+// slow paths and fault calls moved after the function. The module is lowered twice: the first pass
+// only records how blocks use the cache registers (cache-flow.ts), so that the second can keep
+// region words in them around loops; edges between blocks carry what the target needs (cache
+// words, halves moving between the homes of different loops). The code is position independent: data
 // addresses come from the run state's region table, runtime routines from its function pointers.
 // The image entry is at offset 0; abi.ts and IMAGE.md give the contract with the device runtime.
 import type { Block, Inst, IrModule, Terminator } from '../../compiler/ir/ir.js';
@@ -15,9 +18,10 @@ import {
   type AccessContext, type MemInst, type RegionInfo,
 } from './checks.js';
 import * as E from './encode.js';
-import { dpImmOr, ldrState, strState, Emitter, LoweringError } from './emitter.js';
+import { dpImmOr, ldrState, strState, Emitter, LoweringError, type CacheUse } from './emitter.js';
+import { entryWords, type CacheWords } from './cache-flow.js';
 import { eliminable, knownHalf, KnownHalves, transfer as knownTransfer, type KnownState } from './known.js';
-import { deadUpperHalves } from './liveness.js';
+import { deadUpperHalves, liveInHalves } from './liveness.js';
 import { STACK_SIZE } from '../../runtime/layout.js';
 import { allocate, type Allocation } from './regalloc.js';
 
@@ -68,11 +72,11 @@ export function lowerModule(m: IrModule, facts?: ProgramFacts): LoweredModule {
   const entryCalled = m.functions.some((f) => f.blocks.some((b) => b.insts.some((i) => i.op === 'calllocal' && i.func === 0)));
   const topOfStack = regions[0].vbase + STACK_SIZE;
   const known = m.functions.map((f, fi) => new KnownHalves(f, fi === 0, nregs, fi === 0 && !entryCalled ? topOfStack : undefined));
-  const byName = regionsByName(regions);
   const guesses = m.functions.map((f, fi) => new RegionGuess(f, fi === 0, regions, nregs));
   // Upper halves no code reads become hiDead (the known halves stay those of the original code,
   // which the lowering's constants are right for).
   const dead = new Set<Inst>();
+  const byName = regionsByName(regions);
   m.functions.forEach((f, fi) => {
     const reader = (inst: MemInst, k: KnownState, g: number): boolean => readsBaseHi({ regions, byName, facts }, inst, k, g);
     for (const inst of deadUpperHalves(f, known[fi], guesses[fi], nregs, reader)) dead.add(inst);
@@ -85,10 +89,24 @@ export function lowerModule(m: IrModule, facts?: ProgramFacts): LoweredModule {
     })),
   };
   const alloc = allocate(lowered, eliminable(known, nregs));
+  // Two passes: the first records how blocks use the cache registers, the second lets loops keep
+  // their region words in them (cache-flow.ts).
+  const live = alloc.regions === undefined ? undefined : liveInHalves(m.functions[0], known[0], guesses[0], nregs, (inst, k, g) => readsBaseHi({ regions, byName, facts }, inst, k, g));
+  const first = emitModule(m, lowered, facts, regions, alloc, known, guesses, live);
+  const plan = lowered.functions.map((f, fi) => entryWords(f, first.uses[fi]));
+  return emitModule(m, lowered, facts, regions, alloc, known, guesses, live, plan).result;
+}
+
+function emitModule(
+  m: IrModule, lowered: IrModule, facts: ProgramFacts | undefined, regions: RegionInfo[], alloc: Allocation,
+  known: KnownHalves[], guesses: RegionGuess[], live: Uint8Array[] | undefined, plan?: CacheWords[][],
+): { result: LoweredModule; uses: CacheUse[][] } {
   const e = new Emitter(alloc);
   const L = sharedLabels(e);
+  const byName = regionsByName(regions);
   const ctx: AccessContext = { regions, byName, L, facts };
   const fl: FunctionLabels[] = m.functions.map((f, i) => ({ callEntry: e.buf.label(`f${i}_call`), body: e.buf.label(`f${i}_${f.name}`) }));
+  const uses: CacheUse[][] = lowered.functions.map((f) => f.blocks.map(() => ({ wanted: new Map(), clobbered: new Set(), exit: new Map() })));
   emitShared(e, L, fl[0].body);
   emitLookup(e, L);
   lowered.functions.forEach((f, fi) => {
@@ -98,10 +116,36 @@ export function lowerModule(m: IrModule, facts?: ProgramFacts): LoweredModule {
     const guess = guesses[fi];
     const original = m.functions[fi];
     const labels = f.blocks.map((b) => e.buf.label(`f${fi}_b${b.id}`));
+    const words = (id: number): CacheWords => plan?.[fi][id] ?? new Map();
+    const homesOf = (id: number): ReadonlyMap<number, number> => {
+      const rg = fi === 0 ? alloc.regions : undefined;
+      return rg === undefined ? alloc.homes : rg.homes[rg.of[id]];
+    };
+    // What going to block `id` from here needs first: halves moved between homes, cache words.
+    const edge = (id: number | 'exit'): (() => void) | undefined => {
+      const to = id === 'exit' ? alloc.homes : homesOf(id);
+      const from = e.homes;
+      const lacking = id === 'exit' ? new Map<number, number>() : e.lacking(words(id));
+      const needed = (k: number): boolean => (id === 'exit' ? k >> 1 === 0 : live?.[id][k] === 1);
+      const moved = from === to ? [] : [...new Set([...from.keys(), ...to.keys()])].filter((k) => from.get(k) !== to.get(k) && needed(k)).sort((a, b) => a - b);
+      if (moved.length === 0 && lacking.size === 0) return undefined;
+      return () => {
+        for (const k of moved) {
+          const r = from.get(k);
+          if (r !== undefined) strState(e, r, slotOf(k >> 1, (k & 1) as 0 | 1));
+        }
+        for (const k of moved) {
+          const r = to.get(k);
+          if (r !== undefined) ldrState(e, r, slotOf(k >> 1, (k & 1) as 0 | 1));
+        }
+        e.provide(lacking);
+      };
+    };
     f.blocks.forEach((b: Block, bi) => {
       if (b.id !== bi) throw new LoweringError(`${m.origin}: function ${f.name}: block ${bi} has id ${b.id}`);
       e.buf.bind(labels[bi]);
-      e.forget();
+      e.enterBlock(words(bi), plan === undefined ? uses[fi][bi] : undefined);
+      e.homes = homesOf(bi);
       const s = guess.at(bi);
       const k = known[fi].at(bi);
       e.known = k;
@@ -117,13 +161,15 @@ export function lowerModule(m: IrModule, facts?: ProgramFacts): LoweredModule {
         e.release();
       });
       e.mark(b.term.pc, `f${fi}.b${bi}.t`);
-      lowerTerm(e, b.term, bi + 1 < f.blocks.length ? bi + 1 : undefined, labels, L, f.blocks.length);
+      lowerTerm(e, b.term, bi + 1 < f.blocks.length ? bi + 1 : undefined, labels, L, f.blocks.length, edge);
+      uses[fi][bi].exit = e.cacheNow();
+      e.recording = undefined;
       e.release();
     });
     e.flushCold();
   });
   const asm = e.buf.finish();
-  return {
+  const result: LoweredModule = {
     code: asm.bytes,
     data: asm.data,
     entry: asm.offsetOf(L.entry),
@@ -133,6 +179,7 @@ export function lowerModule(m: IrModule, facts?: ProgramFacts): LoweredModule {
     regions,
     alloc,
   };
+  return { result, uses };
 }
 
 const PURE: ReadonlySet<Inst['op']> = new Set(['mov', 'bin', 'neg', 'ext', 'bswap']);
@@ -240,32 +287,54 @@ function lowerBudget(e: Emitter, pc: number, cost: number, L: SharedLabels): voi
   });
 }
 
-function lowerTerm(e: Emitter, t: Terminator, next: number | undefined, labels: Label[], L: SharedLabels, nblocks: number): void {
+function lowerTerm(
+  e: Emitter, t: Terminator, next: number | undefined, labels: Label[], L: SharedLabels, nblocks: number,
+  edge: (to: number | 'exit') => (() => void) | undefined,
+): void {
   const target = (id: number): Label => {
     const l = labels[id];
     if (l === undefined || id < 0 || id >= nblocks) throw new LoweringError(`instruction ${t.pc}: branch to block ${id}, which does not exist`);
     return l;
   };
+  const jump = (id: number): void => {
+    edge(id)?.();
+    if (id !== next) e.buf.b(target(id));
+  };
+  // A taken branch whose edge needs code goes through a stub after the function.
+  const taken = (id: number, fix: (() => void) | undefined): Label => {
+    if (fix === undefined) return target(id);
+    const stub = e.buf.label(`edge_${t.pc}_${id}`);
+    e.addCold(() => {
+      e.buf.bind(stub);
+      fix();
+      e.buf.b(target(id));
+    });
+    return stub;
+  };
   switch (t.op) {
     case 'jump':
-      if (t.target !== next) e.buf.b(target(t.target));
+      jump(t.target);
       return;
     case 'br': {
       if (t.then === t.else) {
-        if (t.then !== next) e.buf.b(target(t.then));
+        jump(t.then);
         return;
       }
       const cond = lowerCompare(e, t);
       if (cond === 'always' || cond === 'never') {
-        const to = cond === 'always' ? t.then : t.else;
-        if (to !== next) e.buf.b(target(to));
+        jump(cond === 'always' ? t.then : t.else);
         return;
       }
+      // Both computed before either emits: each starts from the state after the compare.
+      const thenFix = edge(t.then);
+      const elseFix = edge(t.else);
       if (t.then === next) {
-        e.buf.bcond(E.invertCond(cond), target(t.else));
+        e.buf.bcond(E.invertCond(cond), taken(t.else, elseFix));
+        thenFix?.();
         return;
       }
-      e.buf.bcond(cond, target(t.then));
+      e.buf.bcond(cond, taken(t.then, thenFix));
+      elseFix?.();
       if (t.else !== next) e.buf.b(target(t.else));
       return;
     }
@@ -284,6 +353,7 @@ function lowerTerm(e: Emitter, t: Terminator, next: number | undefined, labels: 
           });
         }
       }
+      edge('exit')?.();
       e.buf.b(L.retCommon);
       return;
     case 'fault':

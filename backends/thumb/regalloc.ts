@@ -25,6 +25,20 @@ export interface Allocation {
   nregs: number;
   /** Loop depth of each block, per function. */
   depth: number[][];
+  /** Homes per outermost loop (single-function modules): each loop gets its own hottest halves. */
+  regions?: RegionHomes;
+}
+
+/**
+ * The blocks of each outermost loop of function 0 form a region with its own homes; the other
+ * blocks (region 0) use `Allocation.homes`. Edges between regions move the halves live across
+ * them whose homes differ (lower.ts), which happens once per entry to an outermost loop.
+ */
+export interface RegionHomes {
+  /** Region of each block: 0 outside every loop, 1.. per outermost loop. */
+  of: number[];
+  /** Homes of each region (index 0 = `Allocation.homes`). */
+  homes: Array<Map<number, number>>;
 }
 
 /** ARM registers that may hold halves, in the order the hottest halves take them. */
@@ -136,10 +150,9 @@ export function successors(t: Terminator): number[] {
   return [];
 }
 
-/** Loop depth of every block: the number of natural loops (found by DFS back edges) containing it. */
-export function loopDepths(fn: IrFunction): number[] {
+/** Natural loops: each back edge's header and the blocks of its loop (found by DFS back edges). */
+export function naturalLoops(fn: IrFunction): Array<{ head: number; body: Set<number> }> {
   const n = fn.blocks.length;
-  const depth = new Array<number>(n).fill(0);
   const preds: number[][] = fn.blocks.map(() => []);
   fn.blocks.forEach((b: Block) => {
     for (const s of successors(b.term)) if (s >= 0 && s < n) preds[s].push(b.id);
@@ -167,7 +180,7 @@ export function loopDepths(fn: IrFunction): number[] {
       stack.pop();
     }
   }
-  for (const [from, head] of backEdges) {
+  return backEdges.map(([from, head]) => {
     const body = new Set<number>([head]);
     const work = [from];
     while (work.length > 0) {
@@ -176,9 +189,55 @@ export function loopDepths(fn: IrFunction): number[] {
       body.add(b);
       for (const p of preds[b]) work.push(p);
     }
-    for (const b of body) depth[b]++;
-  }
+    return { head, body };
+  });
+}
+
+/** Loop depth of every block: the number of natural loops containing it. */
+export function loopDepths(fn: IrFunction): number[] {
+  const depth = new Array<number>(fn.blocks.length).fill(0);
+  for (const { body } of naturalLoops(fn)) for (const b of body) depth[b]++;
   return depth;
+}
+
+function blockWeights(f: IrFunction, d: number[], eliminated: ReadonlySet<number>, weight: Map<number, number>, only?: (b: number) => boolean): void {
+  for (const b of f.blocks) {
+    if (only !== undefined && !only(b.id)) continue;
+    const w = 8 ** Math.min(d[b.id], 6);
+    const add = (h: HalfRef): void => {
+      const k = halfKey(h.reg, h.half);
+      if (eliminated.has(k)) return;
+      weight.set(k, (weight.get(k) ?? 0) + w);
+    };
+    for (const inst of b.insts) instHalves(inst).forEach(add);
+    termHalves(b.term).forEach(add);
+  }
+}
+
+/** Heaviest first; ties go to the lower key so that the result is deterministic. */
+const rank = (weight: Map<number, number>): number[] => [...weight.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).map(([k]) => k);
+
+/** Region of each block (outermost loops), or undefined when loops overlap or the entry is in one. */
+function loopRegions(fn: IrFunction): number[] | undefined {
+  const byHead = new Map<number, Set<number>>();
+  for (const { head, body } of naturalLoops(fn)) {
+    const all = byHead.get(head) ?? new Set<number>();
+    for (const b of body) all.add(b);
+    byHead.set(head, all);
+  }
+  const heads = [...byHead.keys()].sort((a, b) => a - b);
+  const outer = heads.filter((h) => !heads.some((o) => o !== h && (byHead.get(o) as Set<number>).has(h)));
+  const of = new Array<number>(fn.blocks.length).fill(0);
+  let id = 0;
+  for (const h of outer) {
+    id++;
+    for (const b of byHead.get(h) as Set<number>) {
+      if (of[b] !== 0) return undefined;
+      of[b] = id;
+    }
+  }
+  for (const [h, body] of byHead) for (const b of body) if (of[b] !== of[h]) return undefined;
+  return of[0] === 0 && id > 0 ? of : undefined;
 }
 
 export function allocate(m: IrModule, eliminated: ReadonlySet<number> = new Set(), maxHomes = HOME_REGS.length): Allocation {
@@ -193,22 +252,32 @@ export function allocate(m: IrModule, eliminated: ReadonlySet<number> = new Set(
   for (const f of m.functions) {
     const d = loopDepths(f);
     depth.push(d);
-    for (const b of f.blocks) {
-      const w = 8 ** Math.min(d[b.id], 6);
-      const add = (h: HalfRef): void => {
-        const k = halfKey(h.reg, h.half);
-        if (eliminated.has(k)) return;
-        weight.set(k, (weight.get(k) ?? 0) + w);
-      };
-      for (const inst of b.insts) instHalves(inst).forEach(add);
-      termHalves(b.term).forEach(add);
-    }
+    blockWeights(f, d, eliminated, weight);
   }
-  // Heaviest first; ties go to the lower key so that the result is deterministic.
-  const ranked = [...weight.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]);
   const budgeted = m.functions.some((f) => f.blocks.some((b) => b.insts.some((i) => i.op === 'budget')));
   const regs = budgeted ? HOME_REGS.filter((r) => r !== BUDGET_REG) : HOME_REGS;
+  const count = Math.min(maxHomes, regs.length);
   const homes = new Map<number, number>();
-  ranked.slice(0, Math.min(maxHomes, regs.length)).forEach(([k], i) => homes.set(k, regs[i]));
-  return { homes, nregs, depth, eliminated, budgetReg: budgeted ? BUDGET_REG : undefined };
+  rank(weight).slice(0, count).forEach((k, i) => homes.set(k, regs[i]));
+  const alloc: Allocation = { homes, nregs, depth, eliminated, budgetReg: budgeted ? BUDGET_REG : undefined };
+  const f = m.functions[0];
+  const of = m.functions.length === 1 ? loopRegions(f) : undefined;
+  if (of === undefined) return alloc;
+  const regionHomes = [homes];
+  for (let id = 1; id <= Math.max(...of); id++) {
+    const w = new Map<number, number>();
+    blockWeights(f, depth[0], eliminated, w, (b) => of[b] === id);
+    const chosen = rank(w).slice(0, count);
+    // A half keeps its register where it can, so that fewer halves move on the way in and out.
+    const map = new Map<number, number>();
+    for (const k of chosen) {
+      const r = homes.get(k);
+      if (r !== undefined) map.set(k, r);
+    }
+    const spare = regs.filter((r) => ![...map.values()].includes(r));
+    for (const k of chosen) if (!map.has(k)) map.set(k, spare.shift() as number);
+    regionHomes.push(map);
+  }
+  alloc.regions = { of, homes: regionHomes };
+  return alloc;
 }
