@@ -1,13 +1,18 @@
-// eBPF -> IR: one IrFunction per reachable function of the CFG (the entry first, then the others in
-// slot order), one IR block per reachable CFG block, every instruction lowered one to one with its
-// slot as `pc`. The verifier's facts become access verdicts and the set of loops that need no
-// budget; without facts every access is checked and every loop is budgeted.
+// eBPF -> IR: one IrFunction per reachable function (the entry first, then the others in slot
+// order), one IR block per reachable basic block, every instruction lowered one to one with its slot
+// as `pc`. The verifier's facts become access verdicts and the set of loops that need no budget;
+// without facts every access is checked and every loop is budgeted.
+//
+// Functions and blocks are those of compiler/verify/cfg.ts (functions start at slot 0, the entry
+// and every local-call target; blocks start at function starts, jump targets and after jumps and
+// exits), rebuilt here in flat typed arrays with every slot classified once: the JIT runs this on
+// every program it compiles, and the verifier's object graph costs as much as all the passes.
 // Precondition: the program passed verifyStructure (so every slot decodes, targets are valid and no
 // reachable path runs off a function). A violated precondition is an IrBuildError, not a crash.
-import { buildCfg, callTarget, jumpTarget, type Cfg, type Block as CfgBlock } from '../verify/cfg.js';
 import type { AccessFact, ProgramFacts } from '../verify/facts.js';
-import { classify, isInvalid, type Classified, type Insn } from '../opcodes.js';
+import { classify, isInvalid, LDDW, type Classified, type Insn, type Invalid } from '../opcodes.js';
 import type { DataReloc, Program } from '../program.js';
+import { resetScratch, scratch } from './scratch.js';
 import { BIN_OF_ALU, COND_OF_JMP, type Access, type Block, type Inst, type IrFunction, type IrModule, type Operand, type Terminator } from './ir.js';
 
 /** The program breaks a precondition of the builder (it did not pass the structural verifier). */
@@ -18,32 +23,179 @@ export class IrBuildError extends Error {
   }
 }
 
+/** The program's functions and basic blocks (ids in slot order), as flat arrays. */
+interface Graph {
+  /** Classification of each instruction start (undefined: second slot of an lddw). */
+  cls: (Classified | Invalid | undefined)[];
+  fnStart: number[];
+  /** Block id of each function's first block; fnFirstBlock[fnCount] = block count. */
+  fnFirstBlock: number[];
+  fnOfSlot: Int32Array;
+  blockOfSlot: Int32Array;
+  bStart: number[];
+  bLast: number[];
+  /** Slot just past the block (an lddw counts both slots). */
+  bEnd: number[];
+  /** Fall-through successor and jump successor (-1: none; the jump one is -1 when it equals the first). */
+  bFall: Int32Array;
+  bJump: Int32Array;
+  /** The last instruction continues past the end of its function. */
+  bFallsOff: Int32Array;
+  reachable: Int32Array;
+  fnReachable: Int32Array;
+  /** Index of the entry function (-1: the entry slot is not an instruction start). */
+  entry: number;
+}
+
 interface Ctx {
   prog: Program;
-  cfg: Cfg;
+  g: Graph;
   facts: ProgramFacts | undefined;
-  /** CFG function index -> IR function index. */
-  irFn: Map<number, number>;
-  helpers: Set<number>;
+  /** Graph function index -> IR function index (-1: not lowered). */
+  irFn: Int32Array;
+  helpers: number[];
   /** lddw slot -> its data relocation. */
-  relocs: Map<number, DataReloc>;
+  relocs: Map<number, DataReloc> | undefined;
+}
+
+const lengthAt = (insns: readonly Insn[], i: number): number => (insns[i].code === LDDW ? 2 : 1);
+
+/** Slot a jump (ja, ja32, conditional) goes to when taken; -1 for other forms. */
+function jumpTargetOf(insn: Insn, i: number, c: Classified): number {
+  if (c.form === 'ja') return i + 1 + (c.wide ? insn.off : insn.imm);
+  if (c.form === 'jcond') return i + 1 + insn.off;
+  return -1;
+}
+
+/** Slot a local call goes to; -1 for anything else. */
+function callTargetOf(insn: Insn, i: number, c: Classified): number {
+  return c.form === 'call' && c.local === true ? i + 1 + insn.imm : -1;
+}
+
+function buildGraph(prog: Program): Graph {
+  const { insns } = prog;
+  const n = insns.length;
+  const cls: (Classified | Invalid | undefined)[] = new Array<Classified | Invalid | undefined>(n).fill(undefined);
+  const isStart = scratch(n + 1);
+  for (let i = 0; i < n; i += lengthAt(insns, i)) {
+    isStart[i] = 1;
+    cls[i] = classify(insns[i]);
+  }
+  const valid = (t: number): boolean => t >= 0 && t < n && isStart[t] === 1;
+  // 1: leader, 3: function start (and leader).
+  const lead = scratch(n + 1);
+  if (n > 0) lead[0] = 3;
+  const entryOk = valid(prog.entry);
+  if (entryOk) lead[prog.entry] = 3;
+  for (let i = 0; i < n; i++) {
+    const c = cls[i];
+    if (c === undefined || isInvalid(c)) continue;
+    const call = callTargetOf(insns[i], i, c);
+    if (valid(call)) lead[call] = 3;
+    if (c.form === 'ja' || c.form === 'jcond' || c.form === 'exit') {
+      const jump = jumpTargetOf(insns[i], i, c);
+      if (valid(jump) && lead[jump] === 0) lead[jump] = 1;
+      const next = i + lengthAt(insns, i);
+      if (next < n && lead[next] === 0) lead[next] = 1;
+    }
+  }
+  const fnStart: number[] = [];
+  const fnFirstBlock: number[] = [];
+  const fnOfSlot = scratch(n);
+  const blockOfSlot = scratch(n, -1);
+  const bStart: number[] = [], bLast: number[] = [], bEnd: number[] = [];
+  for (let i = 0; i < n;) {
+    if (lead[i] === 3 || fnStart.length === 0) {
+      fnStart.push(i);
+      fnFirstBlock.push(bStart.length);
+    }
+    const start = i;
+    let last = i;
+    do {
+      last = i;
+      i += lengthAt(insns, i);
+    } while (i < n && lead[i] === 0);
+    const id = bStart.length;
+    blockOfSlot.fill(id, start, Math.min(i, n));
+    fnOfSlot.fill(fnStart.length - 1, start, Math.min(i, n));
+    bStart.push(start);
+    bLast.push(last);
+    bEnd.push(i);
+  }
+  const nb = bStart.length;
+  fnFirstBlock.push(nb);
+  const bFall = scratch(nb, -1);
+  const bJump = scratch(nb, -1);
+  const bFallsOff = scratch(nb);
+  for (let f = 0; f < fnStart.length; f++) {
+    const fnEnd = fnStart[f + 1] ?? n;
+    for (let b = fnFirstBlock[f]; b < fnFirstBlock[f + 1]; b++) {
+      const last = bLast[b];
+      const c = cls[last];
+      const ok = c !== undefined && !isInvalid(c);
+      if (!ok || (c.form !== 'ja' && c.form !== 'exit')) {
+        if (bEnd[b] < fnEnd) bFall[b] = blockOfSlot[bEnd[b]];
+        else bFallsOff[b] = 1;
+      }
+      const jump = ok ? jumpTargetOf(insns[last], last, c) : -1;
+      if (valid(jump) && blockOfSlot[jump] !== bFall[b]) bJump[b] = blockOfSlot[jump];
+    }
+  }
+  const g: Graph = {
+    cls, fnStart, fnFirstBlock, fnOfSlot, blockOfSlot, bStart, bLast, bEnd, bFall, bJump, bFallsOff,
+    reachable: scratch(nb), fnReachable: scratch(fnStart.length), entry: entryOk ? fnOfSlot[prog.entry] : -1,
+  };
+  markReachable(prog, g, valid);
+  return g;
+}
+
+/** Reachable blocks: from the entry function's first block through successors and local calls. */
+function markReachable(prog: Program, g: Graph, valid: (t: number) => boolean): void {
+  if (g.entry < 0) return;
+  const work: number[] = [];
+  const visit = (b: number): void => {
+    if (b < 0 || g.reachable[b] === 1) return;
+    g.reachable[b] = 1;
+    work.push(b);
+  };
+  const enter = (f: number): void => {
+    if (g.fnReachable[f] === 1) return;
+    g.fnReachable[f] = 1;
+    visit(g.fnFirstBlock[f]);
+  };
+  enter(g.entry);
+  for (let b = work.pop(); b !== undefined; b = work.pop()) {
+    visit(g.bFall[b]);
+    visit(g.bJump[b]);
+    for (let i = g.bStart[b]; i <= g.bLast[b]; i++) {
+      const c = g.cls[i];
+      if (c === undefined || isInvalid(c) || c.form !== 'call' || c.local !== true) continue;
+      const t = callTargetOf(prog.insns[i], i, c);
+      if (valid(t)) enter(g.fnOfSlot[t]);
+    }
+  }
 }
 
 export function buildIr(program: Program, facts?: ProgramFacts): IrModule {
-  const cfg = buildCfg(program);
-  if (cfg.entry < 0) throw new IrBuildError(`${program.origin}: the entry point ${program.entry} is not an instruction start`);
-  const order = [cfg.entry, ...cfg.functions.filter((f) => f.reachable && f.id !== cfg.entry).map((f) => f.id)];
-  const ctx: Ctx = {
-    prog: program, cfg, facts, irFn: new Map(order.map((f, i) => [f, i])), helpers: new Set(),
-    relocs: new Map(),
-  };
-  // The first relocation of a slot wins.
-  for (const r of program.relocs) if (!ctx.relocs.has(r.slot)) ctx.relocs.set(r.slot, r);
+  resetScratch();
+  const g = buildGraph(program);
+  if (g.entry < 0) throw new IrBuildError(`${program.origin}: the entry point ${program.entry} is not an instruction start`);
+  const order = [g.entry];
+  for (let f = 0; f < g.fnStart.length; f++) if (g.fnReachable[f] === 1 && f !== g.entry) order.push(f);
+  const irFn = scratch(g.fnStart.length, -1);
+  order.forEach((f, i) => { irFn[f] = i; });
+  let relocs: Map<number, DataReloc> | undefined;
+  if (program.relocs.length > 0) {
+    relocs = new Map();
+    // The first relocation of a slot wins.
+    for (const r of program.relocs) if (!relocs.has(r.slot)) relocs.set(r.slot, r);
+  }
+  const ctx: Ctx = { prog: program, g, facts, irFn, helpers: [], relocs };
   const functions = order.map((f) => buildFunction(ctx, f));
   return {
     functions,
     data: program.data,
-    helpers: [...ctx.helpers].sort((a, b) => a - b),
+    helpers: ctx.helpers.sort((a, b) => a - b),
     origin: program.origin,
   };
 }
@@ -53,103 +205,272 @@ function fail(ctx: Ctx, slot: number, what: string): never {
 }
 
 function functionName(prog: Program, start: number, isEntry: boolean): string {
-  const sym = prog.functions.find((f) => f.start === start);
-  if (sym !== undefined) return sym.name;
+  for (const sym of prog.functions) if (sym.start === start) return sym.name;
   return isEntry ? 'main' : `fn_${start}`;
 }
 
 function buildFunction(ctx: Ctx, fnIndex: number): IrFunction {
-  const { cfg } = ctx;
-  const f = cfg.functions[fnIndex];
-  const cfgBlocks = f.blocks.map((id) => cfg.blocks[id]).filter((b) => b.reachable);
-  // f.blocks is in slot order and the function's first block is its entry, so it lands at index 0.
-  // CFG block id -> IR block index (-1: not in this function or unreachable).
-  const local = new Int32Array(cfg.blocks.length).fill(-1);
-  cfgBlocks.forEach((b, i) => { local[b.id] = i; });
-  const budgeted = budgetedBlocks(ctx, cfgBlocks);
-  const blocks = cfgBlocks.map((b, i) => buildBlock(ctx, b, i, local, budgeted.has(b.id)));
-  return { name: functionName(ctx.prog, f.start, fnIndex === cfg.entry), start: f.start, blocks, maxReg: 10 };
+  const { g } = ctx;
+  // Reachable blocks in slot order: local index -> block id, and back (-1: not in this function
+  // or unreachable). The function's first block is its entry, so it lands at index 0.
+  const first = g.fnFirstBlock[fnIndex], end = g.fnFirstBlock[fnIndex + 1];
+  const ids: number[] = [];
+  for (let b = first; b < end; b++) if (g.reachable[b] === 1) ids.push(b);
+  const local = scratch(end - first, -1);
+  ids.forEach((b, i) => { local[b - first] = i; });
+  const localOf = (b: number): number => (b >= first && b < end ? local[b - first] : -1);
+  const budgeted = budgetedBlocks(ctx, ids, localOf);
+  const blocks = ids.map((b, i) => buildBlock(ctx, b, i, localOf, budgeted !== undefined && budgeted[i] === 1));
+  return { name: functionName(ctx.prog, g.fnStart[fnIndex], fnIndex === g.entry), start: g.fnStart[fnIndex], blocks, maxReg: 10 };
 }
 
+// ---- budget placement ----
+
 /**
- * Blocks that belong to a loop closed by a back edge not proven bounded. A back edge is a jump to a
- * slot at or before the jump itself: fall-through and forward jumps only raise the slot, so every
- * cycle contains one. Its loop is the target block plus every block between target and jump (in slot
- * order) that reaches the jump's block without passing through the target.
+ * Which blocks charge the budget (see "Budget:" in ir.ts), by local index; undefined: none.
+ * A back edge is a jump to a block at or before the jump's own block (in slot order, which is also
+ * local order). One is bounded when its slot is in the facts' boundedBackEdges and its target is
+ * the one successor of its block that dominates it: the verifier bounds natural loops only (a
+ * header that dominates its latches) and records a latch by its slot, so a latch whose other
+ * successor also dominates it cannot say which loop was proven and counts as unbounded.
+ * Charged: the source block of every unbounded back edge, and every block of its slot-range loop
+ * (the target plus the blocks between target and source that reach the source without passing the
+ * target) that lies outside every proven natural loop.
  */
-function budgetedBlocks(ctx: Ctx, blocks: readonly CfgBlock[]): Set<number> {
-  const { cfg, facts } = ctx;
-  const out = new Set<number>();
-  const inFn = new Set(blocks.map((b) => b.id));
-  for (const u of blocks) {
-    for (const s of u.succs) {
-      const v = cfg.blocks[s];
-      if (v.start > u.last) continue;
-      if (facts?.boundedBackEdges.has(u.last)) continue;
-      const body = new Set<number>([v.id]);
-      const work = [u.id];
-      while (work.length > 0) {
-        const w = work.pop() as number;
-        if (body.has(w)) continue;
-        body.add(w);
-        for (const p of cfg.blocks[w].preds) {
-          const pb = cfg.blocks[p];
-          if (inFn.has(p) && pb.start >= v.start && pb.start <= u.start && !body.has(p)) work.push(p);
-        }
-      }
-      for (const b of body) out.add(b);
+function budgetedBlocks(ctx: Ctx, ids: readonly number[], localOf: (b: number) => number): Int32Array | undefined {
+  const { g, facts } = ctx;
+  const n = ids.length;
+  const succ = scratch(2 * n);
+  let backEdges = 0, boundedSlots = 0;
+  const bounded = facts?.boundedBackEdges;
+  for (let u = 0; u < n; u++) {
+    const b = ids[u];
+    const s0 = g.bFall[b] < 0 ? -1 : localOf(g.bFall[b]);
+    const s1 = g.bJump[b] < 0 ? -1 : localOf(g.bJump[b]);
+    succ[2 * u] = s0;
+    succ[2 * u + 1] = s1;
+    if ((s0 >= 0 && s0 <= u) || (s1 >= 0 && s1 <= u)) backEdges++;
+    if (bounded !== undefined && bounded.size > 0 && bounded.has(g.bLast[b])) boundedSlots++;
+  }
+  if (backEdges === 0) return undefined;
+  const pr = predecessors(succ, n);
+  // latchOf[u]: the header of the proven loop u closes (-1: none).
+  const latchOf = scratch(n, -1);
+  let dom: Dominators | undefined;
+  if (boundedSlots > 0 && bounded !== undefined) {
+    dom = dominators(succ, pr, n);
+    for (let u = 0; u < n; u++) {
+      if (!bounded.has(g.bLast[ids[u]])) continue;
+      const s0 = succ[2 * u], s1 = succ[2 * u + 1];
+      const d0 = s0 >= 0 && dom.dominates(s0, u), d1 = s1 >= 0 && dom.dominates(s1, u);
+      if (d0 !== d1) latchOf[u] = d0 ? s0 : s1;
     }
   }
-  return out;
+  const charged = scratch(n);
+  // stamp[w] = k + 1 while walking the loop of back edge number k.
+  const stamp = scratch(n);
+  const inRange = scratch(n);
+  const work: number[] = [];
+  let unbounded = 0;
+  for (let u = 0; u < n; u++) {
+    for (let k = 0; k < 2; k++) {
+      const v = succ[2 * u + k];
+      if (v < 0 || v > u || latchOf[u] === v) continue;
+      unbounded++;
+      charged[u] = 1;
+      const mark = 2 * u + k + 1;
+      stamp[v] = mark;
+      inRange[v] = 1;
+      work.push(u);
+      for (let w = work.pop(); w !== undefined; w = work.pop()) {
+        if (stamp[w] === mark) continue;
+        stamp[w] = mark;
+        inRange[w] = 1;
+        for (let j = pr.start[w]; j < pr.start[w + 1]; j++) {
+          const p = pr.list[j];
+          if (p >= v && p <= u && stamp[p] !== mark) work.push(p);
+        }
+      }
+    }
+  }
+  if (unbounded === 0) return undefined;
+  // Blocks of the proven loops (natural loops: the header and whatever reaches a latch without
+  // passing it) are charged only as the source of an unbounded back edge.
+  const inProven = scratch(n);
+  if (dom !== undefined) {
+    const header = scratch(n);
+    for (let u = 0; u < n; u++) if (latchOf[u] >= 0) header[latchOf[u]] = 1;
+    stamp.fill(0);
+    for (let h = 0; h < n; h++) {
+      if (header[h] === 0) continue;
+      const mark = h + 1;
+      stamp[h] = mark;
+      inProven[h] = 1;
+      for (let j = pr.start[h]; j < pr.start[h + 1]; j++) if (dom.dominates(h, pr.list[j])) work.push(pr.list[j]);
+      for (let w = work.pop(); w !== undefined; w = work.pop()) {
+        if (stamp[w] === mark) continue;
+        stamp[w] = mark;
+        inProven[w] = 1;
+        for (let j = pr.start[w]; j < pr.start[w + 1]; j++) if (stamp[pr.list[j]] !== mark) work.push(pr.list[j]);
+      }
+    }
+  }
+  for (let w = 0; w < n; w++) if (inRange[w] === 1 && inProven[w] === 0) charged[w] = 1;
+  return charged;
 }
+
+/** Predecessor lists (each predecessor once) in one array: those of w are list[start[w] .. start[w + 1]). */
+interface Preds {
+  start: Int32Array;
+  list: Int32Array;
+}
+
+function predecessors(succ: Int32Array, n: number): Preds {
+  const start = scratch(n + 1);
+  for (let k = 0; k < 2 * n; k++) if (succ[k] >= 0) start[succ[k] + 1]++;
+  for (let w = 0; w < n; w++) start[w + 1] += start[w];
+  const fill = scratch(n);
+  fill.set(start.subarray(0, n));
+  const list = scratch(start[n]);
+  for (let k = 0; k < 2 * n; k++) if (succ[k] >= 0) list[fill[succ[k]]++] = k >> 1;
+  return { start, list };
+}
+
+interface Dominators {
+  /** a dominates b (both reachable from block 0; false when either is not). */
+  dominates(a: number, b: number): boolean;
+}
+
+/** Cooper, Harvey and Kennedy's iterative dominators over reverse post-order, from block 0. */
+function dominators(succ: Int32Array, pr: Preds, n: number): Dominators {
+  const ord = scratch(n, -1);
+  const rpo = scratch(n);
+  const stack = scratch(n), next = scratch(n);
+  const seen = scratch(n);
+  let sp = 0, post = n;
+  stack[sp++] = 0;
+  seen[0] = 1;
+  while (sp > 0) {
+    const v = stack[sp - 1];
+    if (next[v] < 2) {
+      const s = succ[2 * v + next[v]++];
+      if (s >= 0 && seen[s] === 0) {
+        seen[s] = 1;
+        stack[sp++] = s;
+      }
+    } else {
+      rpo[--post] = v;
+      sp--;
+    }
+  }
+  const first = post;
+  for (let k = first; k < n; k++) ord[rpo[k]] = k;
+  const idom = scratch(n, -1);
+  idom[0] = 0;
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let k = first + 1; k < n; k++) {
+      const b = rpo[k];
+      let d = -1;
+      for (let j = pr.start[b]; j < pr.start[b + 1]; j++) {
+        const p = pr.list[j];
+        if (idom[p] < 0) continue;
+        if (d < 0) { d = p; continue; }
+        let x = p, y = d;
+        while (x !== y) {
+          while (ord[x] > ord[y]) x = idom[x];
+          while (ord[y] > ord[x]) y = idom[y];
+        }
+        d = x;
+      }
+      if (d >= 0 && idom[b] !== d) {
+        idom[b] = d;
+        changed = true;
+      }
+    }
+  }
+  // Pre-order numbers and subtree sizes of the dominator tree answer a query in constant time.
+  const childStart = scratch(n + 1);
+  for (let b = 1; b < n; b++) if (idom[b] >= 0 && b !== 0) childStart[idom[b] + 1]++;
+  for (let b = 0; b < n; b++) childStart[b + 1] += childStart[b];
+  const fill = scratch(n);
+  fill.set(childStart.subarray(0, n));
+  const children = scratch(childStart[n]);
+  for (let b = 1; b < n; b++) if (idom[b] >= 0) children[fill[idom[b]]++] = b;
+  const pre = scratch(n, -1), size = scratch(n);
+  let counter = 0;
+  sp = 0;
+  stack[sp++] = 0;
+  next.fill(0);
+  pre[0] = counter++;
+  while (sp > 0) {
+    const v = stack[sp - 1];
+    const c = childStart[v] + next[v];
+    if (c < childStart[v + 1]) {
+      next[v]++;
+      const w = children[c];
+      pre[w] = counter++;
+      stack[sp++] = w;
+    } else {
+      size[v] = counter - pre[v];
+      sp--;
+    }
+  }
+  return { dominates: (a, b) => pre[a] >= 0 && pre[b] >= 0 && pre[a] <= pre[b] && pre[b] < pre[a] + size[a] };
+}
+
+// ---- lowering ----
 
 function accessOf(ctx: Ctx, slot: number): Access {
   const fact: AccessFact | undefined = ctx.facts?.access.get(slot);
   // 'fault' is not expected (the verifier rejects such programs); a runtime check faults the same way.
-  if (fact === undefined || fact.verdict === 'fault') return fact?.region === undefined ? { verdict: 'check' } : { verdict: 'check', region: fact.region };
-  return fact.region === undefined ? { verdict: fact.verdict } : { verdict: fact.verdict, region: fact.region };
+  // Every Access has the same three fields (undefined when unset): one object shape for the passes.
+  if (fact === undefined) return { verdict: 'check', region: undefined, coveredBy: undefined };
+  return { verdict: fact.verdict === 'fault' ? 'check' : fact.verdict, region: fact.region, coveredBy: undefined };
 }
 
-function buildBlock(ctx: Ctx, b: CfgBlock, id: number, local: Int32Array, budget: boolean): Block {
+function buildBlock(ctx: Ctx, b: number, id: number, localOf: (b: number) => number, budget: boolean): Block {
+  const { g } = ctx;
   const { insns } = ctx.prog;
   const insts: Inst[] = [];
   let term: Terminator | undefined;
   let count = 0;
+  const start = g.bStart[b], last = g.bLast[b];
   const blockAt = (slot: number): number => {
-    const t = slot >= 0 && slot < insns.length ? local[ctx.cfg.blockOfSlot[slot]] : -1;
-    if (t === undefined || t < 0) fail(ctx, slot, `target slot ${slot} is not in a reachable block of the function`);
+    const t = slot >= 0 && slot < insns.length ? localOf(g.blockOfSlot[slot]) : -1;
+    if (t < 0) fail(ctx, slot, `target slot ${slot} is not in a reachable block of the function`);
     return t;
   };
   // The charge comes first; its cost (the block's instruction count) is filled in at the end.
-  const charge: Inst & { op: 'budget' } = { op: 'budget', pc: b.start, cost: 0 };
+  const charge: Inst & { op: 'budget' } = { op: 'budget', pc: start, cost: 0 };
   if (budget) insts.push(charge);
-  for (let i = b.start; i <= b.last; i += insns[i].code === 0x18 ? 2 : 1) {
+  for (let i = start; i <= last; i += insns[i].code === LDDW ? 2 : 1) {
     count++;
     const insn = insns[i];
-    const c = classify(insn);
+    const c = g.cls[i];
+    if (c === undefined) fail(ctx, i, 'not an instruction start');
     if (isInvalid(c)) fail(ctx, i, `invalid instruction: ${c.error}`);
-    const next = i + (c.form === 'lddw' ? 2 : 1);
     switch (c.form) {
       case 'exit':
         term = { op: 'ret', pc: i };
         break;
       case 'ja':
-        term = { op: 'jump', pc: i, target: blockAt(jumpTarget(insn, i, c) as number) };
+        term = { op: 'jump', pc: i, target: blockAt(jumpTargetOf(insn, i, c)) };
         break;
       case 'jcond':
         term = {
           op: 'br', pc: i, cond: COND_OF_JMP[c.jmp ?? 'jeq'], w: c.wide ? 64 : 32, a: insn.dst, b: operand(insn, c),
-          then: blockAt(jumpTarget(insn, i, c) as number), else: blockAt(next),
+          then: blockAt(jumpTargetOf(insn, i, c)), else: blockAt(i + 1),
         };
         break;
       default:
         insts.push(lower(ctx, insn, i, c));
     }
-    if (term !== undefined && i !== b.last) fail(ctx, i, 'a block ends in the middle');
+    if (term !== undefined && i !== last) fail(ctx, i, 'a block ends in the middle');
   }
   if (term === undefined) {
-    if (b.fallsOff || b.succs.length === 0) fail(ctx, b.last, 'execution can run off the end of the function');
-    term = { op: 'jump', pc: b.last, target: blockAt(b.end) };
+    if (g.bFallsOff[b] === 1 || g.bFall[b] < 0) fail(ctx, last, 'execution can run off the end of the function');
+    term = { op: 'jump', pc: last, target: blockAt(g.bEnd[b]) };
   }
   charge.cost = count;
   return { id, insts, term };
@@ -159,40 +480,42 @@ function operand(insn: Insn, c: Classified): Operand {
   return c.srcReg ? { reg: insn.src } : { imm: insn.imm };
 }
 
+// Instructions are built with the fields (and field order) of passes/util.ts cloneInst, hiDead
+// included, so the builder's output and its copies share one object shape per operation.
 function lower(ctx: Ctx, insn: Insn, pc: number, c: Classified): Inst {
   const dst = insn.dst;
   const w = c.wide ? 64 : 32;
   switch (c.form) {
     case 'alu': {
       if (c.alu === 'mov') {
-        if (c.srcReg) return { op: 'mov', pc, dst, w, src: insn.src };
-        return { op: 'const', pc, dst, lo: insn.imm | 0, hi: c.wide ? insn.imm >> 31 : 0 };
+        if (c.srcReg) return { op: 'mov', pc, dst, hiDead: undefined, w, src: insn.src };
+        return { op: 'const', pc, dst, hiDead: undefined, lo: insn.imm | 0, hi: c.wide ? insn.imm >> 31 : 0 };
       }
       if (c.alu === 'movsx') {
-        return { op: 'ext', pc, dst, signed: true, bits: c.signExtend as 8 | 16 | 32, w, src: insn.src };
+        return { op: 'ext', pc, dst, hiDead: undefined, signed: true, bits: c.signExtend as 8 | 16 | 32, w, src: insn.src };
       }
       const bin = BIN_OF_ALU[c.alu ?? 'add'];
       if (bin === undefined) fail(ctx, pc, `no IR operation for ${c.mnemonic}`);
-      return { op: 'bin', pc, dst, bin, w, a: dst, b: operand(insn, c) };
+      return { op: 'bin', pc, dst, hiDead: undefined, bin, w, a: dst, b: operand(insn, c) };
     }
     case 'neg':
-      return { op: 'neg', pc, dst, w, src: dst };
+      return { op: 'neg', pc, dst, hiDead: undefined, w, src: dst };
     case 'end': {
       const bits = insn.imm as 16 | 32 | 64;
-      if (c.end !== 'le') return { op: 'bswap', pc, dst, bits, src: dst };
+      if (c.end !== 'le') return { op: 'bswap', pc, dst, hiDead: undefined, bits, src: dst };
       // Little-endian host order: le only truncates to the width (zero-extending), le64 does nothing.
-      if (bits === 64) return { op: 'mov', pc, dst, w: 64, src: dst };
-      return { op: 'ext', pc, dst, signed: false, bits, w: 64, src: dst };
+      if (bits === 64) return { op: 'mov', pc, dst, hiDead: undefined, w: 64, src: dst };
+      return { op: 'ext', pc, dst, hiDead: undefined, signed: false, bits, w: 64, src: dst };
     }
     case 'lddw': {
-      const reloc = ctx.relocs.get(pc);
-      if (reloc !== undefined) return { op: 'addr', pc, dst, section: reloc.section, offset: reloc.addend };
+      const reloc = ctx.relocs?.get(pc);
+      if (reloc !== undefined) return { op: 'addr', pc, dst, hiDead: undefined, section: reloc.section, offset: reloc.addend };
       const second = ctx.prog.insns[pc + 1];
       if (second === undefined) fail(ctx, pc, 'lddw needs a second slot');
-      return { op: 'const', pc, dst, lo: insn.imm | 0, hi: second.imm | 0 };
+      return { op: 'const', pc, dst, hiDead: undefined, lo: insn.imm | 0, hi: second.imm | 0 };
     }
     case 'ldx':
-      return { op: 'load', pc, dst, size: c.size ?? 8, signed: c.signExtend !== undefined, base: insn.src, off: insn.off, access: accessOf(ctx, pc) };
+      return { op: 'load', pc, dst, hiDead: undefined, size: c.size ?? 8, signed: c.signExtend !== undefined, base: insn.src, off: insn.off, access: accessOf(ctx, pc) };
     case 'st':
       return { op: 'store', pc, size: c.size ?? 8, base: dst, off: insn.off, value: { imm: insn.imm }, access: accessOf(ctx, pc) };
     case 'stx':
@@ -203,14 +526,15 @@ function lower(ctx: Ctx, insn: Insn, pc: number, c: Classified): Inst {
         base: dst, off: insn.off, src: insn.src, access: accessOf(ctx, pc),
       };
     case 'call': {
-      if (!c.local) {
-        ctx.helpers.add(insn.imm);
+      if (c.local !== true) {
+        if (!ctx.helpers.includes(insn.imm)) ctx.helpers.push(insn.imm);
         return { op: 'call', pc, id: insn.imm };
       }
-      const target = callTarget(insn, pc, c) as number;
-      const fn = ctx.irFn.get(ctx.cfg.fnOfSlot[target] ?? -1);
-      if (fn === undefined || ctx.cfg.functions[ctx.cfg.fnOfSlot[target]].start !== target) fail(ctx, pc, `local call target ${target} does not start a function`);
-      return { op: 'calllocal', pc, func: fn };
+      const { g } = ctx;
+      const target = callTargetOf(insn, pc, c);
+      const f = target >= 0 && target < g.fnOfSlot.length ? g.fnOfSlot[target] : -1;
+      if (f < 0 || ctx.irFn[f] < 0 || g.fnStart[f] !== target) fail(ctx, pc, `local call target ${target} does not start a function`);
+      return { op: 'calllocal', pc, func: ctx.irFn[f] };
     }
     case 'callx':
       return { op: 'callx', pc, reg: dst };

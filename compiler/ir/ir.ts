@@ -18,12 +18,23 @@
 // - Memory operations carry the verifier's verdict; budget checks and faults are explicit.
 // - Run state (as runtime/interp.ts): on entry r1 = address of mem (0 without), r2 = its length,
 //   r10 = top of the entry frame; a helper may end the whole program (its result becomes r0).
-// - Budget: the builder puts `budget N` first in every block of a loop the verifier did not prove
-//   bounded, N = the block's eBPF instruction count (an lddw counts once). Straight-line code and
-//   proven loops are never charged, so an engine charges a subset of what the interpreter counts
-//   and `steps` of a compiled run is the amount charged. Every cycle of the CFG crosses a charged
-//   block, so every run ends. The charge happens at the block's start: a block that cannot be paid
-//   in full faults 'budget' at the `budget` instruction's pc, before any of its instructions run.
+// - Budget: `budget N` first in a block charges N = the block's eBPF instruction count (an lddw
+//   counts once) at the block's start: a block that cannot be paid in full faults 'budget' at the
+//   `budget` instruction's pc, before any of its instructions run. A back edge is a jump to a slot at
+//   or before the jump (fall-through and forward jumps only raise the slot, so every cycle holds
+//   one); it is bounded when the verifier proved the natural loop it closes (its slot is in
+//   facts.boundedBackEdges, and its target is the one successor of its block that dominates the
+//   block). The builder charges the source block of every unbounded back edge, and the other blocks
+//   of its loop (the slot range from target to source) that lie outside every proven natural loop;
+//   straight-line code and the blocks of proven loops are not charged. So an engine charges a subset
+//   of what the interpreter counts, and `steps` of a compiled run is the amount charged.
+//   Every run ends: in an endless run, take the lowest-slot block m among those it visits forever;
+//   it re-enters m forever by back edges, charged unless bounded, and a bounded back edge into m is
+//   a latch of m's proven loop. Entering that loop from outside means a back edge into m too, so the
+//   run stays in the loop forever, taking its latches without bound, which the verifier's proof (a
+//   bound on the iterations per entry) excludes. No reducibility is assumed: in an irreducible cycle
+//   the edge into its lowest block is not a dominator back edge, so it never counts as bounded and
+//   its source is charged.
 // - Only code reachable from the entry is lowered; unreachable blocks and functions are dropped.
 import type { AluOp as EbpfAluOp, AtomicOp, JmpOp } from '../opcodes.js';
 import type { Verdict } from '../verify/facts.js';

@@ -7,6 +7,7 @@
 // Facts flow through a block and on into a successor whose only predecessor it is.
 // Keeps hiDead marks.
 import type { Access, Inst, IrFunction, IrModule, Reg } from '../ir.js';
+import { resetScratch } from '../scratch.js';
 import { preds, rpo, writeSpan, type InPlacePass } from './util.js';
 
 interface Passed {
@@ -54,10 +55,11 @@ function mergeBlock(insts: Inst[], facts: Passed[]): void {
 }
 
 function checkMergeFunction(f: IrFunction): void {
+  resetScratch();
   const ps = preds(f);
   const outFacts: (Passed[] | undefined)[] = new Array<Passed[] | undefined>(f.blocks.length).fill(undefined);
   for (const id of rpo(f)) {
-    const only = ps[id].length === 1 && id !== 0 ? outFacts[ps[id][0]] : undefined;
+    const only = ps.start[id + 1] - ps.start[id] === 1 && id !== 0 ? outFacts[ps.list[ps.start[id]]] : undefined;
     const facts = only === undefined ? [] : only.slice();
     mergeBlock(f.blocks[id].insts, facts);
     outFacts[id] = facts;

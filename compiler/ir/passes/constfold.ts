@@ -6,7 +6,8 @@
 // Clears hiDead marks (the narrowing pass recomputes them).
 import { evalBin, evalCond, evalExt, bswapBits, immValue } from '../eval.js';
 import type { BinOp, Block, Inst, IrFunction, IrModule, Operand, Reg, Terminator } from '../ir.js';
-import { clearHiDead, flow, writeSpan, type InPlacePass } from './util.js';
+import { resetScratch } from '../scratch.js';
+import { flow, isDef, writeSpan, type InPlacePass } from './util.js';
 
 /** Known register values (u64), indexed by register; undefined: not a known constant. */
 type Env = (bigint | undefined)[];
@@ -15,7 +16,7 @@ const COMMUTATIVE: ReadonlySet<BinOp> = new Set(['add', 'mul', 'and', 'or', 'xor
 const u64 = (v: bigint): bigint => BigInt.asUintN(64, v);
 
 function constInst(pc: number, dst: Reg, v: bigint): Inst {
-  return { op: 'const', pc, dst, lo: Number(BigInt.asIntN(32, v)), hi: Number(BigInt.asIntN(32, v >> 32n)) };
+  return { op: 'const', pc, dst, hiDead: undefined, lo: Number(BigInt.asIntN(32, v)), hi: Number(BigInt.asIntN(32, v >> 32n)) };
 }
 
 /** The immediate that means `v` to an operation of width w, if there is one. */
@@ -50,7 +51,7 @@ function fold(env: Env, i: Inst): bigint | undefined {
 /** Forward transfer of one instruction over the environment (in place), given its folded value. */
 function stepWith(env: Env, i: Inst, v: bigint | undefined): void {
   for (let span = writeSpan(i), r = span >> 3, end = r + (span & 7); r < end; r++) env[r] = undefined;
-  if (v !== undefined && 'dst' in i) env[i.dst] = v;
+  if (v !== undefined && isDef(i)) env[i.dst] = v;
 }
 
 /** Meets `b` into `acc` (in place): what is not the same constant in both becomes unknown. */
@@ -66,7 +67,7 @@ function sameEnv(a: Env, b: Env): boolean {
 /** Rewrites instruction k of `insts` given the environment before it (v: its folded value). */
 function rewrite(env: Env, insts: Inst[], k: number, v: bigint | undefined): void {
   const i = insts[k];
-  if (v !== undefined && 'dst' in i && i.op !== 'const') {
+  if (v !== undefined && isDef(i) && i.op !== 'const') {
     insts[k] = constInst(i.pc, i.dst, v);
     return;
   }
@@ -107,11 +108,16 @@ function rewriteTerm(env: Env, t: Terminator): Terminator {
   return t;
 }
 
+function clearMarks(insts: readonly Inst[]): void {
+  for (const i of insts) if (isDef(i) && i.hiDead !== undefined) i.hiDead = undefined;
+}
+
 /** Rewrites a block given its environment on entry, which it leaves as the block's exit environment. */
 function rewriteBlock(env: Env, b: Block): void {
   const insts = b.insts;
   for (let k = 0; k < insts.length; k++) {
     const i = insts[k];
+    if (isDef(i) && i.hiDead !== undefined) i.hiDead = undefined;
     const v = fold(env, i);
     rewrite(env, insts, k, v);
     stepWith(env, i, v);
@@ -127,13 +133,15 @@ function rewriteBlock(env: Env, b: Block): void {
  * their predecessors (the other not evaluated yet constrain nothing yet).
  */
 function constFoldFunction(f: IrFunction): void {
+  resetScratch();
   const { sc, reachable, preds: ps } = flow(f);
   const nregs = Math.max(10, f.maxReg) + 1;
   const outEnv: (Env | undefined)[] = new Array<Env | undefined>(f.blocks.length).fill(undefined);
   const inEnv = (id: number): Env => {
     let acc: Env | undefined;
     if (id !== 0) {
-      for (const p of ps[id]) {
+      for (let j = ps.start[id]; j < ps.start[id + 1]; j++) {
+        const p = ps.list[j];
         if (reachable[p] === 0) continue;
         const e = outEnv[p];
         if (e === undefined) continue;
@@ -143,7 +151,8 @@ function constFoldFunction(f: IrFunction): void {
     }
     return acc ?? new Array<bigint | undefined>(nregs).fill(undefined);
   };
-  for (const b of f.blocks) clearHiDead(b);
+  // hiDead marks are cleared as blocks are rewritten (below), and here for unreachable blocks.
+  for (let j = sc.start[sc.reach]; j < sc.start[sc.count]; j++) clearMarks(f.blocks[sc.blocks[j]].insts);
   for (let k = sc.reach - 1; k >= 0; k--) {
     const from = sc.start[k], to = sc.start[k + 1];
     if (sc.cyclic[k] === 1) {

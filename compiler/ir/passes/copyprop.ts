@@ -5,7 +5,7 @@
 // operands (call arguments, cmpxchg's r0) are never renamed.
 // Clears hiDead marks (the narrowing pass recomputes them).
 import type { Inst, IrFunction, IrModule, Operand, Reg } from '../ir.js';
-import { clearHiDead, SHIFT_BIN, writeSpan, type InPlacePass } from './util.js';
+import { isDef, SHIFT_BIN, writeSpan, type InPlacePass } from './util.js';
 
 /** The copies live at one point of a block: copySrc[r] is the register r copies (-1: none), copyW[r] the copy's width. */
 class Copies {
@@ -64,9 +64,9 @@ function renameReads(c: Copies, i: Inst): void {
 function copyPropFunction(f: IrFunction): void {
   const c = new Copies(Math.max(10, f.maxReg) + 1);
   for (const b of f.blocks) {
-    clearHiDead(b);
     c.src.fill(-1);
     for (const i of b.insts) {
+      if (isDef(i) && i.hiDead !== undefined) i.hiDead = undefined;
       renameReads(c, i);
       for (let span = writeSpan(i), r = span >> 3, end = r + (span & 7); r < end; r++) c.written(r);
       if (i.op === 'mov' && i.src !== i.dst) {

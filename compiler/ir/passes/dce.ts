@@ -5,13 +5,14 @@
 // budget charges. Keeps hiDead marks (deleting code only makes more upper halves dead, so a correct
 // mark stays correct).
 import type { Block, IrFunction, IrModule } from '../ir.js';
-import { copyWords, anyLive, halfWords, PURE_OPS, rpo, sccs, solveScc, transferInst, transferTerm, unionSuccs, type InPlacePass } from './util.js';
+import { resetScratch, scratch } from '../scratch.js';
+import { copyWords, anyLive, halfWords, isDef, PURE_OPS, rpo, sccs, solveScc, transferInst, transferTerm, unionSuccs, type InPlacePass } from './util.js';
 
 function removeUnreachable(f: IrFunction): void {
   const order = rpo(f);
   if (order.length === f.blocks.length) return;
   const keep = order.sort((a, b) => a - b);
-  const renumber = new Int32Array(f.blocks.length);
+  const renumber = scratch(f.blocks.length);
   keep.forEach((old, i) => { renumber[old] = i; });
   f.blocks = keep.map((old, i) => {
     const b = f.blocks[old];
@@ -37,7 +38,7 @@ function sweepBlock(b: Block, live: Int32Array): boolean {
   let w = insts.length;
   for (let k = insts.length - 1; k >= 0; k--) {
     const i = insts[k];
-    if (PURE_OPS.has(i.op) && 'dst' in i && (!anyLive(live, i.dst) || (i.op === 'mov' && i.w === 64 && i.src === i.dst))) continue;
+    if (PURE_OPS.has(i.op) && isDef(i) && (!anyLive(live, i.dst) || (i.op === 'mov' && i.w === 64 && i.src === i.dst))) continue;
     transferInst(i, live);
     insts[--w] = i;
   }
@@ -54,12 +55,13 @@ function sweepBlock(b: Block, live: Int32Array): boolean {
  * use it. An acyclic block needs a single backward walk; a loop is re-solved after each deletion.
  */
 function dceFunction(f: IrFunction): void {
+  resetScratch();
   removeUnreachable(f);
   const words = halfWords(f);
   const sc = sccs(f);
-  const inn = new Int32Array(f.blocks.length * words);
-  const out = new Int32Array(f.blocks.length * words);
-  const live = new Int32Array(words);
+  const inn = scratch(f.blocks.length * words);
+  const out = scratch(f.blocks.length * words);
+  const live = scratch(words);
   for (let k = 0; k < sc.count; k++) {
     if (sc.cyclic[k] === 0) {
       const id = sc.blocks[sc.start[k]];

@@ -7,7 +7,8 @@
 //    constant below 32) marked so becomes its 32-bit form: the low halves agree.
 // Recomputes every hiDead mark, so it should run last.
 import type { Block, Inst, IrFunction, IrModule, Operand, Terminator } from '../ir.js';
-import { copyWords, clearHiDead, flow, halfWords, has, hiLive, set, solveScc, transferInst, transferTerm, unionSuccs, unset, wordsFor, writeSpan, type Flow, type InPlacePass, type Sccs } from './util.js';
+import { resetScratch, scratch } from '../scratch.js';
+import { copyWords, flow, halfWords, has, hiLive, isDef, set, solveScc, transferInst, transferTerm, unionSuccs, unset, wordsFor, writeSpan, type Flow, type InPlacePass, type Sccs } from './util.js';
 
 /** Registers with a zero upper half, as a bit set over register numbers (one Int32Array word per 32). */
 type HiZero = Int32Array;
@@ -20,9 +21,11 @@ function isZ(z: HiZero, o: Operand): boolean {
   return 'reg' in o ? has(z, o.reg) : o.imm >= 0;
 }
 
-/** Whether the result of a definition has a zero upper half, given the facts before it. */
+/**
+ * Whether the result of a definition has a zero upper half, given the facts before it. hiDead marks
+ * are not looked at: this runs before the pass recomputes them, as if none were set.
+ */
 function resultHiZero(z: HiZero, i: Inst, m: IrModule): boolean {
-  if ('hiDead' in i && i.hiDead === true) return false;
   switch (i.op) {
     case 'const': return i.hi === 0;
     case 'addr': return i.offset >= 0 && i.offset <= (m.data[i.section]?.bytes.length ?? -1);
@@ -68,9 +71,10 @@ function narrowTerm(z: HiZero, t: Terminator): void {
 }
 
 function stepZ(z: HiZero, i: Inst, m: IrModule): void {
-  const def = 'dst' in i ? resultHiZero(z, i, m) : false;
+  const def = isDef(i);
+  const zero = def && resultHiZero(z, i, m);
   for (let span = writeSpan(i), r = span >> 3, end = r + (span & 7); r < end; r++) unset(z, r);
-  if ('dst' in i && def) set(z, i.dst);
+  if (def && zero) set(z, i.dst);
   // A 32-bit atomic fetch zero-extends the old value; calllocal restores r10 (and r6-r9).
   if (i.op === 'atomic' && i.size === 4 && (i.fetch || i.aop === 'cmpxchg')) set(z, i.aop === 'cmpxchg' ? 0 : i.src);
 }
@@ -84,23 +88,24 @@ function forward(f: IrFunction, m: IrModule, fl: Flow): void {
   const { sc, reachable, preds: ps } = fl;
   const words = wordsFor(Math.max(10, f.maxReg) + 1);
   const n = f.blocks.length;
-  const outZ = new Int32Array(n * words);
-  const evaluated = new Uint8Array(n);
+  const outZ = scratch(n * words);
+  const evaluated = scratch(n);
   // r10 is a stack address and every region lies below 4 GiB; r1 (mem address) and r2 (its length) too at the entry.
-  const entryZ = new Int32Array(words);
+  const entryZ = scratch(words);
   set(entryZ, FP);
   if (f === m.functions[0]) {
     set(entryZ, 1);
     set(entryZ, 2);
   }
-  const z = new Int32Array(words);
+  const z = scratch(words);
   const inZ = (id: number): void => {
     let first = true;
     if (id === 0) {
       z.set(entryZ);
       first = false;
     }
-    for (const p of ps[id]) {
+    for (let j = ps.start[id]; j < ps.start[id + 1]; j++) {
+      const p = ps.list[j];
       if (reachable[p] === 0 || evaluated[p] === 0) continue;
       const o = p * words;
       if (first) {
@@ -159,12 +164,18 @@ function markHiDead(i: Inst & { hiDead?: boolean }): void {
   }
 }
 
-/** Marks dead upper halves, walking back from the live-out set in `live` (left as the live-in). */
+/**
+ * Sets every hiDead mark of a block (marking dead upper halves, clearing the others), walking back
+ * from the live-out set in `live` (left as the live-in).
+ */
 function markBlock(b: Block, live: Int32Array): void {
   transferTerm(b.term, live);
   for (let k = b.insts.length - 1; k >= 0; k--) {
     const i = b.insts[k];
-    if ('dst' in i && !hiLive(live, i.dst)) markHiDead(i);
+    if (isDef(i)) {
+      if (!hiLive(live, i.dst)) markHiDead(i);
+      else if (i.hiDead !== undefined) i.hiDead = undefined;
+    }
     // Marking does not change what the instruction reads (a narrowed form reads the same halves).
     transferInst(i, live);
   }
@@ -176,9 +187,9 @@ function markBlock(b: Block, live: Int32Array): void {
  */
 function backward(f: IrFunction, sc: Sccs): void {
   const words = halfWords(f);
-  const inn = new Int32Array(f.blocks.length * words);
-  const out = new Int32Array(f.blocks.length * words);
-  const live = new Int32Array(words);
+  const inn = scratch(f.blocks.length * words);
+  const out = scratch(f.blocks.length * words);
+  const live = scratch(words);
   for (let k = 0; k < sc.count; k++) {
     if (sc.cyclic[k] === 0) {
       const id = sc.blocks[sc.start[k]];
@@ -197,7 +208,7 @@ function backward(f: IrFunction, sc: Sccs): void {
 }
 
 function narrowFunction(f: IrFunction, m: IrModule): void {
-  for (const b of f.blocks) clearHiDead(b);
+  resetScratch();
   const fl = flow(f);
   forward(f, m, fl);
   backward(f, fl.sc);

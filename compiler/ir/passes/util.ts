@@ -9,6 +9,7 @@
 // replace it in its block, but never mutates an Operand or Access object (it assigns a new one):
 // a shallow copy of every instruction is then a private copy.
 import type { Access, Block, Inst, IrFunction, IrModule, Operand, Reg, Terminator } from '../ir.js';
+import { scratch } from '../scratch.js';
 
 /** A pure pass: returns a new module, the input is untouched. */
 export type Pass = (m: IrModule) => IrModule;
@@ -45,27 +46,49 @@ function succAt(t: Terminator, k: number): number {
   return k === 0 ? (t as Extract<Terminator, { op: 'br' }>).then : (t as Extract<Terminator, { op: 'br' }>).else;
 }
 
-/** Predecessors of every block (unreachable ones included), each listed once, in block order. */
-export function preds(f: IrFunction): number[][] {
-  const out: number[][] = [];
-  for (let k = 0; k < f.blocks.length; k++) out.push([]);
+/** Predecessor lists in one array: those of block b are list[start[b] .. start[b + 1]), each once, in block order. */
+export interface Preds {
+  start: Int32Array;
+  list: Int32Array;
+}
+
+/** Predecessors of every block (unreachable ones included), in scratch memory. */
+export function preds(f: IrFunction): Preds {
+  const n = f.blocks.length;
+  const start = scratch(n + 1);
   for (const b of f.blocks) {
     const t = b.term;
-    for (let k = 0, n = succCount(t); k < n; k++) {
-      const ps = out[succAt(t, k)];
-      if (ps.length === 0 || ps[ps.length - 1] !== b.id) ps.push(b.id);
+    for (let k = 0, c = succCount(t); k < c; k++) start[succAt(t, k) + 1]++;
+  }
+  for (let k = 0; k < n; k++) start[k + 1] += start[k];
+  const fill = scratch(n);
+  fill.set(start.subarray(0, n));
+  const list = scratch(start[n]);
+  for (const b of f.blocks) {
+    const t = b.term;
+    for (let k = 0, c = succCount(t); k < c; k++) {
+      const s = succAt(t, k);
+      list[fill[s]++] = b.id;
     }
   }
-  return out;
+  return { start, list };
+}
+
+/** The instruction defines `dst`: what `'dst' in i` asks, without `in` (slow on many object shapes). */
+export function isDef(i: Inst): i is Extract<Inst, { dst: Reg }> {
+  switch (i.op) {
+    case 'store': case 'atomic': case 'call': case 'callx': case 'calllocal': case 'budget': return false;
+    default: return true;
+  }
 }
 
 /** Reachable blocks in reverse post-order from blocks[0]. */
 export function rpo(f: IrFunction): number[] {
   const n = f.blocks.length;
-  const seen = new Uint8Array(n);
+  const seen = scratch(n);
   const post: number[] = [];
-  const stackId = new Int32Array(n);
-  const stackNext = new Int32Array(n);
+  const stackId = scratch(n);
+  const stackNext = scratch(n);
   let sp = 1;
   seen[0] = 1;
   while (sp > 0) {
@@ -149,7 +172,7 @@ export function mapFunctions(m: IrModule, fn: (f: IrFunction, m: IrModule) => vo
 
 /** Removes hiDead marks (assigning undefined: deleting a property is slow in V8). */
 export function clearHiDead(b: Block): void {
-  for (const i of b.insts) if ('hiDead' in i && i.hiDead !== undefined) i.hiDead = undefined;
+  for (const i of b.insts) if (isDef(i) && i.hiDead !== undefined) i.hiDead = undefined;
 }
 
 // ---- bit sets ----
@@ -277,7 +300,7 @@ export interface Sccs {
   blocks: Int32Array;
   start: Int32Array;
   /** The component has a cycle (more than one block, or a block that is its own successor). */
-  cyclic: Uint8Array;
+  cyclic: Int32Array;
 }
 
 /** Scratch for sccs (grown as needed; sccs does not call itself). */
@@ -294,9 +317,9 @@ export function sccs(f: IrFunction): Sccs {
   ws.fill(-1, 0, n);
   ws.fill(0, 5 * n, 6 * n);
   const LOW = n, STACK = 2 * n, CALL_ID = 3 * n, CALL_NEXT = 4 * n, ON = 5 * n;
-  const out = new Int32Array(n);
-  const start = new Int32Array(n + 1);
-  const cyclic = new Uint8Array(n);
+  const out = scratch(n);
+  const start = scratch(n + 1);
+  const cyclic = scratch(n);
   let sp = 0, counter = 0, emitted = 0, count = 0, reach = 0;
   for (let root = 0; root < n; root++) {
     if (ws[root] >= 0) continue;
@@ -398,13 +421,13 @@ export function solveScc(f: IrFunction, sc: Sccs, k: number, inn: Int32Array, ou
 /** What the forward dataflows need: components, reachability from blocks[0], predecessors. */
 export interface Flow {
   sc: Sccs;
-  reachable: Uint8Array;
-  preds: number[][];
+  reachable: Int32Array;
+  preds: Preds;
 }
 
 export function flow(f: IrFunction): Flow {
   const sc = sccs(f);
-  const reachable = new Uint8Array(f.blocks.length);
+  const reachable = scratch(f.blocks.length);
   for (let j = 0; j < sc.start[sc.reach]; j++) reachable[sc.blocks[j]] = 1;
   return { sc, reachable, preds: preds(f) };
 }
