@@ -124,6 +124,41 @@ export class MemoryChecks {
   }
 
   /**
+   * The region a checked access's inline compare tries first, or undefined when it has none that
+   * can pass (a write guessed into a read-only region goes straight to the search). Accesses that
+   * share it can share one range test (see `groupTest`).
+   */
+  guessOf(access: Access, baseReg: Reg, write: boolean): ModuleRegion | undefined {
+    if (access.verdict === 'proven') return undefined;
+    const known = access.region !== undefined ? this.byName.get(access.region) : undefined;
+    const guess = known ?? (baseReg === 10 ? this.stack : this.mem);
+    return write && !guess.writable ? undefined : guess;
+  }
+
+  /** Whether a range of `len` bytes can lie in `region` at all (mem's size is only known per run). */
+  static fits(region: ModuleRegion, len: number): boolean {
+    return region.size < 0 || region.size >= len;
+  }
+
+  /** Whether `region` is mem, whose limits are per run. */
+  isMem(region: ModuleRegion): boolean {
+    return region === this.mem;
+  }
+
+  /**
+   * Pushes an i32: whether [base + off, base + off + len) lies in `region` (a zero upper half
+   * included), the test that covers every access of a group at once: each access inside that range
+   * would pass its own inline compare against the same region. For mem, `memLimLocal` holds
+   * max(0, mem_len - len + 1) (the function computes it on entry).
+   */
+  groupTest(fb: FunctionBuilder, baseLocal: number, off: number, len: number, region: ModuleRegion, memLimLocal: number): void {
+    fb.localGet(baseLocal).i64Const(off - region.base).i64Add();
+    if (region === this.mem) fb.localGet(memLimLocal);
+    else fb.i64Const(Math.max(0, region.size - len + 1));
+    fb.i64LtU();
+  }
+
+  /**
    * The slow path: the 64-bit address A is in `scratch`; leaves A - memarg (an i32) on the stack,
    * or records the fault and branches to the exit. Inline compares when the module has few
    * regions, so the hot path around it holds no call (V8 would spill every value live across a

@@ -21,6 +21,12 @@
 //   none of this moves a fault or changes the amount charged (test/wasm-lowering.test.ts sweeps
 //   budgets against the IR interpreter).
 // - Non-negative eBPF offsets go into the memarg offset (checks.ts says why that is exact).
+// - Checked accesses through one unmodified base register in a block share one range test
+//   (`CheckGroup`): when the union of their bytes lies in the region they all guess, none of their
+//   own checks could fail; otherwise the same instructions run again with every check, so the
+//   access that faults, and its pc and address, are the interpreter's.
+// - A `block` entered by one branch alone takes that branch's pending charge in with it (`joins`),
+//   so the unrolled copies of a fast loop subtract their charges once per group.
 // - The IR's 32-bit values stay in i64 locals, wrapped and extended around i32 operations: V8's
 //   optimizing tier removes those pairs (wrap of extend, and x64's implicit zero-extension), so
 //   i32 shadow locals would buy nothing after tier-up.
@@ -111,6 +117,12 @@ const G_MEM_LIM = [8, 9, 10, 11];
 
 const HELPER_FUNC = 0;
 const LOG2_SIZE: Record<1 | 2 | 4 | 8, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
+
+/** The check groups (see CheckGroup) the lowering forms in one IR function, by member pcs (for tests and listings). */
+export function checkGroups(fn: IrFunction, layout: ModuleLayout): { block: number; pcs: number[] }[] {
+  const checks = new MemoryChecks(layout.regions, { status: 0, faultPc: 0, faultAddr: 0, faultSize: 0, memLim: [0, 0, 0, 0] }, 0);
+  return fn.blocks.flatMap((b) => findGroups(b.insts, checks).map((g) => ({ block: b.id, pcs: [...g.members].map((i) => i.pc) })));
+}
 
 /** Lowers an IR module to Wasm bytes. Throws (RangeError / WasmEncodeError) only on malformed IR. */
 export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule {
@@ -282,6 +294,20 @@ class FunctionLowering {
   private unchecked = false;
   /** Per open frame: the pending charge where an `if` began (its else arm starts there), else -1. */
   private readonly frames: number[] = [];
+  /**
+   * Per open frame: for a `block` that exactly one branch enters and nothing falls into (`joins`),
+   * the pending charge that branch carried in (CARRY_OPEN until it is emitted); else NO_CARRY. The
+   * code after such a block starts with that charge still pending, instead of subtracting it at
+   * the branch: in a loop's unrolled copies, that leaves one subtraction per group of copies.
+   */
+  private readonly carry: number[] = [];
+  private carryable: Uint8Array = new Uint8Array(0);
+  /** Per block: its check groups (see `findGroups`), in order. */
+  private readonly groups: (readonly CheckGroup[])[];
+  /** i64 locals holding mem's limit for a group's range length, by that length. */
+  private readonly groupLim = new Map<number, number>();
+  /** The accesses a passed group test covers while its span is emitted: they need no check. */
+  private covered: ReadonlySet<Inst> | undefined;
 
   constructor(
     private readonly ctx: Ctx,
@@ -312,6 +338,10 @@ class FunctionLowering {
         }
       }
     }
+    this.groups = fn.blocks.map((b) => findGroups(b.insts, ctx.checks));
+    for (const gs of this.groups) {
+      for (const g of gs) if (ctx.checks.isMem(g.region) && !this.groupLim.has(g.len)) this.groupLim.set(g.len, fb.addLocal('i64'));
+    }
   }
 
   /** Returns whether the function needed the dispatcher. */
@@ -325,9 +355,15 @@ class FunctionLowering {
     fb.localGet(this.fp).localSet(this.regLocal[10]);
     if (this.bud >= 0) fb.globalGet(G_BUDGET).localSet(this.bud);
     for (let k = 0; k < 4; k++) if (this.memLim[k] >= 0) fb.globalGet(G_MEM_LIM[k]).localSet(this.memLim[k]);
+    for (const [len, local] of this.groupLim) {
+      // max(0, mem_len - len + 1) from lim(1) = max(0, mem_len).
+      fb.globalGet(G_MEM_LIM[0]).i64Const(len - 1).i64Sub().localTee(local);
+      fb.i64Const(0).localGet(local).i64Const(0).i64GtS().select().localSet(local);
+    }
     this.ctx.checks.memLimLocals = this.memLim;
     fb.block(); // the exit of `ret` (faults and stops return where they happen: see leave())
-    for (const c of shape.cmds) this.cmd(c);
+    this.carryable = joins(shape.cmds);
+    for (let k = 0; k < shape.cmds.length; k++) this.cmd(shape.cmds[k], k);
     if (this.reachable) this.settle();
     fb.end();
     if (this.bud >= 0) fb.localGet(this.bud).globalSet(G_BUDGET);
@@ -335,23 +371,29 @@ class FunctionLowering {
     return shape.irreducible;
   }
 
-  private cmd(c: Cmd): void {
+  private cmd(c: Cmd, at: number): void {
     const fb = this.fb;
     switch (c.op) {
       case 'block':
         this.frames.push(-1);
+        this.carry.push(this.carryable[at] === 1 ? CARRY_OPEN : NO_CARRY);
         fb.block();
         break;
       case 'loop':
         // Entered from before and by back edges: nothing may be pending at its header.
         this.settle();
         this.frames.push(-1);
+        this.carry.push(NO_CARRY);
         fb.loop();
-        if (c.guard !== undefined && this.bud >= 0) fb.localGet(this.bud).i64Const(c.guard).i64LtU().brIf(1);
+        if (c.guard !== undefined && this.bud >= 0) {
+          fb.localGet(this.bud).i64Const(c.guard).i64LtU().brIf(1);
+          this.enter(1);
+        }
         break;
       case 'if':
         this.cond(this.fn.blocks[c.block].term);
         this.frames.push(this.pending);
+        this.carry.push(NO_CARRY);
         fb.if();
         break;
       case 'else':
@@ -360,16 +402,18 @@ class FunctionLowering {
         this.pending = this.frames[this.frames.length - 1];
         this.reachable = true;
         break;
-      case 'end':
-        // What follows an `end` can be reached from several places.
+      case 'end': {
+        // What follows an `end` can be reached from several places, unless one branch alone enters.
+        const carried = this.carry.pop()!;
         if (this.reachable) this.settle();
         fb.end();
         this.frames.pop();
-        this.pending = 0;
+        this.pending = carried >= 0 ? carried : 0;
         this.reachable = true;
         break;
+      }
       case 'br':
-        this.settle();
+        if (!this.enter(c.depth)) this.settle();
         fb.br(c.depth);
         this.reachable = false;
         break;
@@ -405,6 +449,17 @@ class FunctionLowering {
     }
   }
 
+  /**
+   * A branch to the frame at `depth` is about to be emitted: whether it carries the pending charge
+   * in (the frame's only way in), so it needs no settling.
+   */
+  private enter(depth: number): boolean {
+    const f = this.carry.length - 1 - depth;
+    if (f < 0 || this.carry[f] !== CARRY_OPEN) return false;
+    this.carry[f] = this.pending;
+    return true;
+  }
+
   /** Subtracts the pending charge from `bud`. */
   private settle(): void {
     if (this.pending !== 0 && this.bud >= 0) this.fb.localGet(this.bud).i64Const(this.pending).i64Sub().localSet(this.bud);
@@ -412,7 +467,25 @@ class FunctionLowering {
   }
 
   private code(b: Block): void {
-    for (const inst of b.insts) this.inst(inst);
+    const insts = b.insts;
+    const groups = this.groups[b.id];
+    let k = 0;
+    for (const g of groups) {
+      for (; k < g.start; k++) this.inst(insts[k]);
+      // One range test for the group; when it fails, the span again with every check in place, so
+      // the first access that faults is the one the interpreter faults at.
+      const fb = this.fb;
+      this.ctx.checks.groupTest(fb, this.reg(g.base), g.off, g.len, g.region, this.groupLim.get(g.len) ?? -1);
+      fb.if();
+      this.covered = g.members;
+      for (let j = g.start; j < g.end; j++) this.inst(insts[j]);
+      this.covered = undefined;
+      fb.else();
+      for (let j = g.start; j < g.end; j++) this.inst(insts[j]);
+      fb.end();
+      k = g.end;
+    }
+    for (; k < insts.length; k++) this.inst(insts[k]);
   }
 
   private exit(t: Terminator): void {
@@ -760,8 +833,9 @@ class FunctionLowering {
   }
 
   /** Pushes the i32 address operand; returns the memarg offset to use with it. */
-  private address(base: Reg, off: number, size: 1 | 2 | 4 | 8, write: boolean, i: { pc: number; access: Access }): number {
-    return this.ctx.checks.address(this.fb, this.reg(base), off, size, write, i.access, i.pc, this.t, this.a, this.abandon, base);
+  private address(base: Reg, off: number, size: 1 | 2 | 4 | 8, write: boolean, i: Inst & { access: Access }): number {
+    const access = this.covered?.has(i) === true ? COVERED : i.access;
+    return this.ctx.checks.address(this.fb, this.reg(base), off, size, write, access, i.pc, this.t, this.a, this.abandon, base);
   }
 
   private atomic(i: Extract<Inst, { op: 'atomic' }>): void {
@@ -840,6 +914,126 @@ class FunctionLowering {
     fb.end();
     this.pending += cost;
   }
+}
+
+const NO_CARRY = -1;
+const CARRY_OPEN = -2;
+
+/**
+ * Per command index: 1 for a `block` exactly one branch enters (a loop's guard counts as a branch
+ * to the frame around the loop) and whose end nothing falls into. Liveness follows the commands'
+ * structure: code after br/exit/table/dispatch is dead until an `else` or an `end` that something
+ * reaches.
+ */
+function joins(cmds: readonly Cmd[]): Uint8Array {
+  const out = new Uint8Array(cmds.length);
+  const start: number[] = [];
+  const kind: number[] = [];
+  const brs: number[] = [];
+  const thenLive: number[] = [];
+  let live = true;
+  for (let i = 0; i < cmds.length; i++) {
+    const c = cmds[i];
+    switch (c.op) {
+      case 'block':
+      case 'loop':
+      case 'if':
+        start.push(i);
+        kind.push(c.op === 'block' ? 0 : c.op === 'loop' ? 1 : 2);
+        brs.push(0);
+        thenLive.push(-1);
+        if (c.op === 'loop' && c.guard !== undefined && brs.length >= 2) brs[brs.length - 2]++;
+        break;
+      case 'else':
+        thenLive[thenLive.length - 1] = live ? 1 : 0;
+        live = true;
+        break;
+      case 'end': {
+        const k = kind.pop()!;
+        const s = start.pop()!;
+        const n = brs.pop()!;
+        const t = thenLive.pop()!;
+        if (k === 0) {
+          if (n === 1 && !live) out[s] = 1;
+          live = live || n > 0;
+        } else if (k === 2) live = live || t !== 0;
+        break;
+      }
+      case 'br':
+        if (c.depth < brs.length) brs[brs.length - 1 - c.depth]++;
+        live = false;
+        break;
+      case 'exit':
+      case 'table':
+      case 'dispatchJump':
+      case 'dispatchBr':
+        // The dispatcher's branches go to loops; they never carry a charge in.
+        live = false;
+        break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Checked accesses through one base register inside one block, tested together: from the first
+ * member to the last (the span), the base is not redefined (a member load may redefine it last:
+ * its own address uses the old value) and nothing runs that could end the run other than through
+ * a check (no call, no budget charge); atomics stay out. Members guess the same region, so a range
+ * test of [base + off, base + off + len) covering them all proves each of their inline compares
+ * would pass. Other accesses in the span keep their own checks either way.
+ */
+interface CheckGroup {
+  start: number;
+  /** One past the last member. */
+  end: number;
+  members: ReadonlySet<Inst>;
+  base: Reg;
+  off: number;
+  len: number;
+  region: ModuleRegion;
+}
+
+/** Longest span a group duplicates (its code is emitted twice: covered, and checked). */
+const GROUP_MAX_SPAN = 24;
+const PROVEN: Access = { verdict: 'proven' };
+const COVERED = PROVEN;
+const ENDS_GROUP = { call: 1, callx: 1, calllocal: 1, budget: 1, atomic: 1 } as const;
+
+/** A block's check groups of two or more members, in order, not overlapping. */
+function findGroups(insts: readonly Inst[], checks: MemoryChecks): CheckGroup[] {
+  const out: CheckGroup[] = [];
+  const guess = (i: Inst): ModuleRegion | undefined =>
+    i.op === 'load' || i.op === 'store' ? checks.guessOf(i.access, i.base, i.op === 'store') : undefined;
+  for (let k = 0; k < insts.length; k++) {
+    const first = insts[k];
+    const region = guess(first);
+    if (region === undefined || (first.op !== 'load' && first.op !== 'store')) continue;
+    if (first.op === 'load' && first.dst === first.base) continue;
+    const base = first.base;
+    const members = new Set<Inst>([first]);
+    let lo = first.off;
+    let hi = first.off + first.size;
+    let end = k + 1;
+    for (let j = k + 1; j < insts.length && j - k < GROUP_MAX_SPAN; j++) {
+      const x = insts[j];
+      if (x.op in ENDS_GROUP) break;
+      if ((x.op === 'load' || x.op === 'store') && x.base === base && guess(x) === region) {
+        const nlo = Math.min(lo, x.off);
+        const nhi = Math.max(hi, x.off + x.size);
+        if (!MemoryChecks.fits(region, nhi - nlo)) break;
+        members.add(x);
+        lo = nlo;
+        hi = nhi;
+        end = j + 1;
+        if (x.op === 'load' && x.dst === base) break;
+      } else if ('dst' in x && x.dst === base) break;
+    }
+    if (members.size < 2) continue;
+    out.push({ start: k, end, members, base, off: lo, len: hi - lo, region });
+    k = end - 1;
+  }
+  return out;
 }
 
 /** Register definitions without side effects (that cannot fault either). */

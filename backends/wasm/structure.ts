@@ -18,7 +18,11 @@
 // iteration with `budget >= K` or leaves for the original, which picks up at the same header with
 // the same state; while the guard holds no block of the loop can run out, so the fast copy's loop
 // blocks charge without checking and every fault still happens where it would have. The loop
-// then has one exit test less per block, which is what lets V8 keep it tight.
+// then has one exit test less per block, which is what lets V8 keep it tight. A small loop's fast
+// copy is unrolled (`unrollFactor`): k copies of the range under one guard of k * K, copies
+// 1..k-1 each inside a `block` that their back edges leave to fall into the next copy, the last
+// one's back edges continuing the loop; every copy keeps its own exits, so a run may leave after
+// any of them, and each block still charges exactly what it ran.
 //
 // The result is a flat command list for lower.ts to emit; br depths count only these frames, so
 // the caller may wrap the whole list in frames of its own. Iterative throughout: a long chain of
@@ -341,7 +345,7 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
   const n = fn.blocks.length;
   const { rpo, preds, predStart, loopHeader } = a;
   const inLoop = new Int32Array(n).fill(-1); // the header whose body was last collected
-  const copies: { start: number; end: number; guard: number; body: Uint8Array }[] = [];
+  const copies: { start: number; end: number; guard: number; body: Uint8Array; insts: number; bodyInsts: number }[] = [];
   for (const h of a.order) {
     if (!loopHeader[h] || loopStart[h] < 0) continue;
     // The natural loop: everything that reaches a back edge into h without passing through h.
@@ -383,8 +387,12 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
     }
     if (!eligible || insts > FAST_LOOP_MAX_INSTS) continue;
     const mark = new Uint8Array(n);
-    for (const b of body) mark[b] = 1;
-    copies.push({ start, end, guard, body: mark });
+    let bodyInsts = 0;
+    for (const b of body) {
+      mark[b] = 1;
+      bodyInsts += fn.blocks[b].insts.length;
+    }
+    copies.push({ start, end, guard, body: mark, insts, bodyInsts });
   }
   if (copies.length === 0) return cmds;
   copies.sort((x, y) => x.start - y.start);
@@ -393,40 +401,64 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
   for (const c of copies) {
     const body = c.body;
     for (; at < c.start; at++) out.push(cmds[at]);
-    out.push({ op: 'block' }, { op: 'loop', guard: c.guard });
-    // Inside the copy, branches out of the range cross the extra `block` too.
-    let level = 1;
-    for (let i = c.start + 1; i < c.end; i++) {
-      const cmd = cmds[i];
-      switch (cmd.op) {
-        case 'block':
-        case 'loop':
-        case 'if':
-          level++;
-          out.push(cmd);
-          break;
-        case 'end':
-          level--;
-          out.push(cmd);
-          break;
-        case 'br':
-          out.push({ op: 'br', depth: cmd.depth >= level ? cmd.depth + 1 : cmd.depth });
-          break;
-        case 'code':
-          out.push(body[cmd.block] ? { op: 'code', block: cmd.block, unchecked: true } : cmd);
-          break;
-        case 'fold':
-          out.push(body[cmd.block] ? { ...cmd, unchecked: true } : cmd);
-          break;
-        default:
-          out.push(cmd);
+    const k = unrollFactor(c.bodyInsts, c.insts);
+    out.push({ op: 'block' }, { op: 'loop', guard: c.guard * k });
+    // Copies 1..k-1 sit each in a `block` that their back edges leave, falling into the next copy;
+    // the last one's back edges continue the loop (and its guard). Branches out of the range cross
+    // the extra frames too.
+    for (let copy = 1; copy <= k; copy++) {
+      const last = copy === k;
+      if (!last) out.push({ op: 'block' });
+      const extra = last ? 1 : 2;
+      let level = 1;
+      for (let i = c.start + 1; i < c.end; i++) {
+        const cmd = cmds[i];
+        switch (cmd.op) {
+          case 'block':
+          case 'loop':
+          case 'if':
+            level++;
+            out.push(cmd);
+            break;
+          case 'end':
+            level--;
+            out.push(cmd);
+            break;
+          case 'br':
+            out.push({ op: 'br', depth: cmd.depth >= level ? cmd.depth + extra : cmd.depth });
+            break;
+          case 'code':
+            out.push(body[cmd.block] ? { op: 'code', block: cmd.block, unchecked: true } : cmd);
+            break;
+          case 'fold':
+            out.push(body[cmd.block] ? { ...cmd, unchecked: true } : cmd);
+            break;
+          default:
+            out.push(cmd);
+        }
       }
+      if (!last) out.push({ op: 'end' });
     }
     out.push({ op: 'end' }, { op: 'end' });
   }
   for (; at < cmds.length; at++) out.push(cmds[at]);
   return out;
 }
+
+/**
+ * How many iterations one guard test covers, by the loop's size: small bodies run several copies
+ * back to back (each keeps its own exits), so the loop pays for its guard and back edge once per
+ * group, as clang's unrolled loops do. The whole copied range (tails included) grows by the factor,
+ * so that is capped too.
+ */
+function unrollFactor(bodyInsts: number, rangeInsts: number): number {
+  for (const [max, k] of UNROLL) if (bodyInsts <= max && rangeInsts * k <= UNROLL_MAX_INSTS) return k;
+  return 1;
+}
+/** (largest loop body in IR instructions, copies per guard), largest factor first. */
+const UNROLL: readonly (readonly [number, number])[] = [[12, 8], [24, 4], [48, 2]];
+/** Most IR instructions the copies of one loop's range may add up to. */
+const UNROLL_MAX_INSTS = 256;
 
 /**
  * loop { block_{k-1} { ... block_0 { br_table } code_0 } code_1 ... } over the reachable blocks in
