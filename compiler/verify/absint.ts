@@ -34,7 +34,7 @@ import {
   zext, meet, type BinaryOp, type Cond, type Num,
 } from './interval.js';
 import {
-  bounds, joinStates, LEN, NVARS, pointer, reduce, scalar, SCALAR_TOP, State, stateEqual, stateLeq, UNINIT,
+  bounds, joinStates, LEN, MIXED, MIXED_TOP, NVARS, pointer, reduce, scalar, SCALAR_TOP, State, stateEqual, stateLeq, UNINIT,
   widenStates, type Slot, type Val,
 } from './state.js';
 import { checkStructure, VerifyError, type Diagnostic } from './structural.js';
@@ -474,10 +474,17 @@ class Analyzer {
 
   private step(ctx: Ctx, i: number, insn: Insn, c: Classified, s: State): State | undefined {
     switch (c.form) {
-      case 'alu':
+      case 'alu': {
         if ((ctx.record || ctx.capture) && !c.srcReg && (c.alu === 'add' || c.alu === 'sub')) this.effect(ctx, { k: 'add', i, n: s.regs[insn.dst].n });
+        // A result computed from a possible difference of addresses (other than a move of something
+        // else over it) may still be one: it must never become an offset into one region.
+        const move = c.alu === 'mov' || c.alu === 'movsx';
+        const mixed = (!move && s.regs[insn.dst].region === MIXED) || (c.srcReg && s.regs[insn.src].region === MIXED);
         this.alu(s, insn, c);
+        const d = s.regs[insn.dst];
+        if (mixed && d.kind === 'scalar' && d.region !== MIXED) s.regs[insn.dst] = { kind: 'scalar', region: MIXED, n: d.n };
         return s;
+      }
       case 'neg': {
         const d = s.regs[insn.dst];
         const n = c.wide ? neg(d.n) : zext(neg(trunc(d.n, 32)), 64);
@@ -555,7 +562,7 @@ class Analyzer {
   /** x := y + k in both relational domains (the caller proved it exact). */
   private relAddConst(s: State, x: number, y: number, k: number): void {
     s.wzone().assignPlus(x, y, k);
-    const coef = unitCoef(y, 1);
+    const coef = UNIT_COEF[y];
     if (x !== y) s.aff = s.aff.forget(x);
     s.aff = s.aff.assign(x, coef, k);
   }
@@ -579,12 +586,15 @@ class Analyzer {
       const sub = op === 'sub';
       // Which operand carries the region (pointer +/- scalar, scalar + pointer, pointer - pointer).
       let res: Val;
-      if (D.kind === 'ptr' && S.kind === 'scalar') res = pointer(D.region, binary(op, D.n, S.n));
+      const mixed = D.region === MIXED || S.region === MIXED;
+      if (mixed && (D.kind === 'ptr' || S.kind === 'ptr')) res = MIXED_TOP;
+      else if (D.kind === 'ptr' && S.kind === 'scalar') res = pointer(D.region, binary(op, D.n, S.n));
       else if (!sub && D.kind === 'scalar' && S.kind === 'ptr') res = pointer(S.region, binary('add', D.n, S.n));
       else if (sub && D.kind === 'ptr' && S.kind === 'ptr' && D.region === S.region) res = scalar(binary('sub', D.n, S.n));
-      else if (D.kind === 'scalar' && S.kind === 'scalar') res = scalar(binary(op, D.n, S.n));
+      else if (sub && D.kind === 'ptr' && S.kind === 'ptr') res = MIXED_TOP;
+      else if (D.kind === 'scalar' && S.kind === 'scalar') res = mixed ? { kind: 'scalar', region: MIXED, n: binary(op, D.n, S.n) } : scalar(binary(op, D.n, S.n));
       else res = SCALAR_TOP;
-      const tracked = res !== SCALAR_TOP && D.kind !== 'uninit' && S.kind !== 'uninit';
+      const tracked = res !== SCALAR_TOP && res !== MIXED_TOP && D.kind !== 'uninit' && S.kind !== 'uninit';
       const lo = sub ? D.n.smin - S.n.smax : D.n.smin + S.n.smin;
       const hi = sub ? D.n.smax - S.n.smin : D.n.smax + S.n.smax;
       const exact = tracked && noOverflow(lo, hi);
@@ -1133,6 +1143,9 @@ function isMemory(c: Classified): boolean {
   return c.form === 'ldx' || c.form === 'st' || c.form === 'stx' || c.form === 'atomic';
 }
 
+/** x_r as a coefficient vector, for each r: shared, so never changed. */
+const UNIT_COEF: readonly (readonly number[])[] = Array.from({ length: NVARS }, (_, r) => Object.freeze(unitCoef(r, 1)));
+
 function unitCoef(r: number, v: number): number[] {
   const a = new Array<number>(NVARS).fill(0);
   a[r] = v;
@@ -1189,9 +1202,8 @@ function keepUpper(z: Zone, x: number): Zone {
 
 /** Whether any relation mentions variable x. */
 function related(s: State, x: number): boolean {
-  if (s.aff.rows.some((r) => r[x] !== 0)) return true;
-  for (let k = 0; k < NVARS; k++) if (k !== x && (s.zone.get(x, k) !== Infinity || s.zone.get(k, x) !== Infinity)) return true;
-  return false;
+  for (const r of s.aff.rows) if (r[x] !== 0) return true;
+  return s.zone.mentions(x);
 }
 
 function havocStack(s: State): void {

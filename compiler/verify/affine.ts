@@ -7,6 +7,9 @@
 
 const MAX = 2 ** 50;
 
+/** Scratch coefficients for upperBound() (never escapes it). */
+let LP: number[] = [];
+
 /** One equation: coefficients for variables 0..n-1, then the constant at index n. */
 export type Row = readonly number[];
 
@@ -134,6 +137,10 @@ export class Affine {
     if (this.rows.length === 0) return this;
     if (o.rows.length === 0) return o;
     if (this.equals(o)) return this;
+    // One system's rows all among the other's: the intersection is the smaller system itself (and
+    // since the reduced echelon form of a row space is unique, the same rows the general case gives).
+    const fast = this.rows.length <= o.rows.length ? (rowsAmong(this.rows, o.rows) ? this : undefined) : (rowsAmong(o.rows, this.rows) ? o : undefined);
+    if (fast !== undefined) return fast;
     const n = this.n;
     const w = n + 1;
     // Zassenhaus: [a | a] for rows of this, [b | 0] for rows of o; rows whose left half reduces
@@ -208,7 +215,7 @@ export class Affine {
         // e[v] * L = L[v] * e + L'   =>  L . x = (L' . x + L[v] * c) / e[v]
         const s = e[v] > 0 ? 1 : -1;
         const ev = e[v] * s;
-        const Lp = new Array<number>(n);
+        const Lp = LP.length === n ? LP : (LP = new Array<number>(n));
         for (let j = 0; j < n; j++) Lp[j] = ev * L[j] - L[v] * e[j] * s;
         const ub = linearUpper(Lp, lo, hi);
         if (ub === Infinity) continue;
@@ -220,6 +227,21 @@ export class Affine {
     }
     return best;
   }
+}
+
+/** Whether every row of a equals some row of b. */
+function rowsAmong(a: readonly Row[], b: readonly Row[]): boolean {
+  for (const x of a) {
+    let found = false;
+    for (const y of b) {
+      if (x === y) { found = true; break; }
+      let eq = true;
+      for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) { eq = false; break; }
+      if (eq) { found = true; break; }
+    }
+    if (!found) return false;
+  }
+  return true;
 }
 
 function pivot(r: Row, n: number): number {
@@ -258,7 +280,10 @@ function normalize(r: number[], n: number): number[] | 'zero' | 'false' {
   // Integer coefficients with a gcd not dividing the constant: no integer solution.
   if (r[n] % g !== 0) return 'false';
   const s = r[p] < 0 ? -1 : 1;
-  return r.map((v) => (v * s) / g + 0);
+  // A copy overwritten in place stays a packed array (map's closure call per entry costs more).
+  const out = r.slice();
+  for (let i = 0; i < out.length; i++) out[i] = (r[i] * s) / g + 0;
+  return out;
 }
 
 function rebuild(n: number, rows: readonly Row[]): Affine {

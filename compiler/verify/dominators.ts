@@ -84,7 +84,9 @@ export function functionGraph(cfg: Cfg, fn: number): FunctionGraph {
   for (const b of rpo) {
     for (const s of blocks[b].succs) {
       if (!order.has(s)) continue;
-      if ((order.get(s) ?? 0) <= (order.get(b) ?? 0)) wideningPoints.add(s);
+      // A dominator of b comes before it in reverse postorder: only retreating edges can be back edges.
+      if ((order.get(s) ?? 0) > (order.get(b) ?? 0)) continue;
+      wideningPoints.add(s);
       if (dominates(s, b)) {
         const l = latchesOf.get(s);
         if (l === undefined) latchesOf.set(s, [b]);

@@ -164,7 +164,7 @@ function syncSmall(w: number, umin: number, umax: number, smin: number, smax: nu
     for (let k = 0; k < 2; k++) {
       const lo = k === 0 ? umin : smin, hi = k === 0 ? umax : smax;
       const chi = (lo ^ hi) >>> 0;
-      const delta = chi === 0 ? 0 : 2 ** (32 - Math.clz32(chi)) - 1;
+      const delta = chi === 0 ? 0 : (0xffffffff >>> Math.clz32(chi));
       const rv = (lo & ~delta) >>> 0;
       if (((tv ^ rv) & ~tm & ~delta) !== 0) return undefined;
       const mu = (tm & delta) >>> 0;

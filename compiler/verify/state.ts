@@ -13,7 +13,7 @@ export type Kind = 'uninit' | 'scalar' | 'ptr';
 
 export interface Val {
   readonly kind: Kind;
-  /** Region index (pointers only; see AnalysisRegion in absint.ts). */
+  /** Region index (pointers; see AnalysisRegion in absint.ts); scalars: -1, or MIXED. */
   readonly region: number;
   /** The value (scalar) or the offset from the region's base (pointer; frame-relative for the stack). */
   readonly n: Num;
@@ -41,6 +41,13 @@ export const NVARS = 12;
 const TOP64 = top(64);
 export const UNINIT: Val = { kind: 'uninit', region: -1, n: TOP64 };
 export const SCALAR_TOP: Val = { kind: 'scalar', region: -1, n: top(64) };
+
+/**
+ * The region of a scalar that may be a difference of addresses in two regions (r10 - r1): adding
+ * it to a pointer into one region can land in the other, so the sum has no known region.
+ */
+export const MIXED = -2;
+export const MIXED_TOP: Val = { kind: 'scalar', region: MIXED, n: top(64) };
 
 export const scalar = (n: Num): Val => ({ kind: 'scalar', region: -1, n });
 export const pointer = (region: number, n: Num): Val => ({ kind: 'ptr', region, n });
@@ -116,14 +123,24 @@ function alignKinds(a: State, b: State): boolean[] {
 function joinVal(x: Val, y: Val, widenWith?: readonly bigint[]): Val {
   if (x === y) return x;
   if (x.kind === 'uninit' && y.kind === 'uninit') return UNINIT;
-  if (x.kind !== y.kind || x.region !== y.region || x.kind === 'uninit') return SCALAR_TOP;
+  if (x.kind !== y.kind || x.region !== y.region || x.kind === 'uninit') {
+    // A scalar that may be a difference of addresses stays one: joined with any scalar it keeps its
+    // value range, and adding it to a pointer must never claim the pointer's region.
+    if ((x.region === MIXED || y.region === MIXED) && x.kind === 'scalar' && y.kind === 'scalar') {
+      return { kind: 'scalar', region: MIXED, n: widenWith ? widenNum(x.n, y.n, widenWith) : joinNum(x.n, y.n) };
+    }
+    return x.region === MIXED || y.region === MIXED ? MIXED_TOP : SCALAR_TOP;
+  }
+  // A join of equal values is either one (widening may still tighten an unsynced value: not here).
+  if (widenWith === undefined && equalNum(x.n, y.n)) return x;
   const n = widenWith ? widenNum(x.n, y.n, widenWith) : joinNum(x.n, y.n);
   return { kind: x.kind, region: x.region, n };
 }
 
 function valLeq(x: Val, y: Val): boolean {
   if (x === y) return true;
-  if (y.kind === 'scalar' && equalNum(y.n, SCALAR_TOP.n)) return true;
+  if (y.kind === 'scalar' && (y.region === MIXED || x.region !== MIXED) && equalNum(y.n, SCALAR_TOP.n)) return true;
+  if (x.kind === 'scalar' && y.kind === 'scalar' && y.region === MIXED) return leqNum(x.n, y.n);
   if (x.kind !== y.kind || x.region !== y.region) return false;
   return x.kind === 'uninit' || leqNum(x.n, y.n);
 }
@@ -134,6 +151,7 @@ function joinSlot(x: Slot | undefined, y: Slot | undefined, widenWith?: readonly
   const init = x.init & y.init;
   if (init === 0) return undefined;
   const a = x.val, b = y.val;
+  if (widenWith === undefined && x.init === y.init && (a === b || (a !== undefined && b !== undefined && a.at === b.at && a.size === b.size && (a.v === b.v || (a.v.kind === b.v.kind && a.v.region === b.v.region && a.v.kind !== 'uninit' && equalNum(a.v.n, b.v.n)))))) return x;
   if (a && b && a.at === b.at && a.size === b.size) {
     const v = joinVal(a.v, b.v, widenWith);
     return { init, val: { at: a.at, size: a.size, v } };
@@ -149,8 +167,7 @@ function slotLeq(x: Slot | undefined, y: Slot | undefined): boolean {
   return !!x.val && x.val.at === y.val.at && x.val.size === y.val.size && valLeq(x.val.v, y.val.v);
 }
 
-const EXACT = 2n ** 50n;
-const NEG_EXACT = -EXACT;
+const EXACT_N = 2 ** 50;
 const BIG_LIMIT = BigInt(LIMIT);
 const NEG_BIG_LIMIT = -BIG_LIMIT;
 
@@ -166,22 +183,32 @@ function constants(s: State): readonly (readonly [number, number])[] {
  */
 function derived(s: State): Derived {
   const c = s.derived;
+  const regs = s.regs;
   if (c !== undefined) {
-    let ok = true;
-    for (let r = 0; r < NVARS; r++) if (c.vals[r] !== s.regs[r]) { ok = false; break; }
-    if (ok) return c;
+    let same = true;
+    for (let r = 0; r < NVARS; r++) if (c.vals[r] !== regs[r]) { same = false; break; }
+    if (same) return c;
   }
+  // Registers whose value objects are unchanged keep their bounds (values are immutable).
   const lo: number[] = new Array<number>(NVARS), hi: number[] = new Array<number>(NVARS);
   const consts: [number, number][] = [];
   for (let r = 0; r < NVARS; r++) {
-    const v = s.regs[r];
-    if (v.kind === 'uninit' || v.n === TOP64) { lo[r] = -Infinity; hi[r] = Infinity; continue; }
-    const { smin, smax } = v.n;
-    lo[r] = smin >= NEG_BIG_LIMIT ? Number(smin) : -Infinity;
-    hi[r] = smax <= BIG_LIMIT ? Number(smax) : Infinity;
-    if (smin === smax && smin >= NEG_EXACT && smin <= EXACT) consts.push([r, Number(smin)]);
+    const v = regs[r];
+    if (c !== undefined && c.vals[r] === v) {
+      lo[r] = c.lo[r];
+      hi[r] = c.hi[r];
+    } else if (v.kind === 'uninit' || v.n === TOP64) {
+      lo[r] = -Infinity; hi[r] = Infinity;
+      continue;
+    } else {
+      const { smin, smax } = v.n;
+      lo[r] = smin >= NEG_BIG_LIMIT ? Number(smin) : -Infinity;
+      hi[r] = smax <= BIG_LIMIT ? Number(smax) : Infinity;
+    }
+    // lo = hi only for a known value (bounds within 2^52 convert exactly).
+    if (lo[r] === hi[r] && lo[r] >= -EXACT_N && lo[r] <= EXACT_N) consts.push([r, lo[r]]);
   }
-  const d: Derived = { vals: s.regs.slice(), lo, hi, consts };
+  const d: Derived = { vals: regs.slice(), lo, hi, consts };
   s.derived = d;
   return d;
 }
@@ -200,17 +227,19 @@ function explicit(s: State, same: readonly boolean[], head: boolean, other: Stat
   // Differences of constants tighten the zone directly (no re-closure): joins stay sound, just
   // less tight. They go to `mods` (bound by bound minima over s.zone), not into a copy of the zone.
   const { lo, hi } = bounds(s);
-  const set = (i: number, j: number, v: number): void => {
-    const k = i * NVARS + j;
-    if (v < mods[k] && Math.abs(v) <= LIMIT) mods[k] = v;
-  };
   for (const [x, cx] of consts) {
     if (!same[x]) continue;
     // A constant against any bounded variable: x - y <= cx - min(y), y - x <= max(y) - cx.
     for (let y = 0; y < NVARS; y++) {
       if (y === x || !same[y]) continue;
-      if (lo[y] !== -Infinity) set(x, y, cx - lo[y]);
-      if (hi[y] !== Infinity) set(y, x, hi[y] - cx);
+      if (lo[y] !== -Infinity) {
+        const v = cx - lo[y], k = x * NVARS + y;
+        if (v < mods[k] && Math.abs(v) <= LIMIT) mods[k] = v;
+      }
+      if (hi[y] !== Infinity) {
+        const v = hi[y] - cx, k = y * NVARS + x;
+        if (v < mods[k] && Math.abs(v) <= LIMIT) mods[k] = v;
+      }
     }
     // Needed where the other side relates x; at a loop head also where the sides differ (that is
     // where new equations come from); a constant both sides agree on stays known as an interval.
@@ -218,12 +247,53 @@ function explicit(s: State, same: readonly boolean[], head: boolean, other: Stat
     // cx is exact (|cx| <= 2^50), so comparing as doubles is exact.
     const agreed = o !== undefined && o.smin === o.smax && Number(o.smin) === cx;
     const want = (otherVars & (1 << x)) !== 0 || (head && !agreed);
-    if (!want || aff.rows.some((r) => r[x] === 1 && r[NVARS] === cx && r.every((v, j) => j === x || j === NVARS || v === 0))) continue;
+    if (!want || hasUnitRow(aff, x, cx)) continue;
     const row = new Array<number>(NVARS).fill(0);
     row[x] = 1;
     aff = aff.add(row, cx) ?? aff;
   }
   return { aff, touched: true };
+}
+
+/** Whether aff holds the equation x = c. */
+function hasUnitRow(aff: Affine, x: number, c: number): boolean {
+  for (const r of aff.rows) {
+    if (r[x] !== 1 || r[NVARS] !== c) continue;
+    let only = true;
+    for (let j = 0; j < NVARS; j++) if (j !== x && r[j] !== 0) { only = false; break; }
+    if (only) return true;
+  }
+  return false;
+}
+
+/**
+ * Affine.upperBound of sign * x_x (a unit vector), with the same arithmetic in the same order: for
+ * a unit vector only x itself can be eliminated, so each row gives one bound, computed in one pass.
+ */
+function unitUpper(rows: readonly (readonly number[])[], x: number, sign: number, lo: readonly number[], hi: readonly number[]): number {
+  let best = 0 + sign * (sign > 0 ? hi[x] : lo[x]);
+  for (const e of rows) {
+    const ex = e[x];
+    if (ex === 0) continue;
+    const s = ex > 0 ? 1 : -1;
+    const ev = ex * s;
+    // The row solved for x: every other variable with coefficient -sign * e[j] * s.
+    let sum = 0;
+    let inf = false;
+    for (let j = 0; j < NVARS; j++) {
+      if (j === x) continue;
+      const c = -sign * e[j] * s;
+      if (c === 0) continue;
+      sum += c > 0 ? c * hi[j] : c * lo[j];
+      if (sum === Infinity || Number.isNaN(sum)) { inf = true; break; }
+    }
+    if (inf || !Number.isSafeInteger(sum)) continue;
+    const num = sum + sign * e[NVARS] * s;
+    if (!Number.isSafeInteger(num)) continue;
+    const bound = Math.floor(num / ev);
+    if (bound < best) best = bound;
+  }
+  return best;
 }
 
 /** Scratch bound minima for explicit() (all Infinity between uses). */
@@ -249,19 +319,38 @@ function combine(a: State, b: State, widenWith: readonly bigint[] | undefined, h
     if (same[r]) continue;
     aa = aa.forget(r); ab = ab.forget(r);
   }
-  const regs = a.regs.map((x, r) => joinVal(x, b.regs[r], widenWith));
-  // Stacks are never changed in place, so one array on both sides is its own join.
-  const stack = a.stack === b.stack ? a.stack : a.stack.map((s, i) => joinSlot(s, b.stack[i], widenWith));
+  const regs = new Array<Val>(NVARS);
+  for (let r = 0; r < NVARS; r++) regs[r] = joinVal(a.regs[r], b.regs[r], widenWith);
+  // Stacks are never changed in place, so one array on both sides is its own join, and a join
+  // that gives back every slot of a is a itself (which keeps later identity checks cheap).
+  let stack = a.stack;
+  if (a.stack !== b.stack) {
+    const sa = a.stack, sb = b.stack;
+    let copy: (Slot | undefined)[] | undefined;
+    for (let i = 0; i < sa.length; i++) {
+      const j = joinSlot(sa[i], sb[i], widenWith);
+      if (copy === undefined && j !== sa[i]) copy = sa.slice(0, i);
+      if (copy !== undefined) copy.push(j);
+    }
+    if (copy !== undefined) stack = copy;
+  }
   // Zone join (or widening) of the zones tightened by explicit(), in one pass; the relations of
   // registers whose meanings differ are dropped from the result (as from both sides before).
   const da = a.zone.d, db = b.zone.d;
   // A copy (then overwritten) keeps the elements kind of zone arrays: plain doubles, not holey.
   const out = da.slice();
-  for (let k = 0; k < da.length; k++) {
-    let x = da[k], y = db[k];
-    if (MODS_A[k] < x) x = MODS_A[k];
-    if (MODS_B[k] < y) y = MODS_B[k];
-    out[k] = widenWith ? (y <= x ? x : Infinity) : (x > y ? x : y);
+  const len = da.length;
+  if (ea.touched || eb.touched) {
+    for (let k = 0; k < len; k++) {
+      let x = da[k], y = db[k];
+      if (MODS_A[k] < x) x = MODS_A[k];
+      if (MODS_B[k] < y) y = MODS_B[k];
+      out[k] = widenWith ? (y <= x ? x : Infinity) : (x > y ? x : y);
+    }
+  } else if (widenWith) {
+    for (let k = 0; k < len; k++) if (!(db[k] <= da[k])) out[k] = Infinity;
+  } else if (da !== db) {
+    for (let k = 0; k < len; k++) if (db[k] > da[k]) out[k] = db[k];
   }
   for (let r = 0; r < NVARS; r++) {
     if (same[r]) continue;
@@ -345,28 +434,34 @@ export function bounds(s: State): { readonly lo: readonly number[]; readonly hi:
  * x = combination of others). Returns false when the state turned out to be empty.
  */
 export function reduce(s: State): boolean {
-  if (s.aff.rows.length === 0 && !s.zone.hasConstraints()) return true;
+  const rows = s.aff.rows;
+  if (rows.length === 0 && !s.zone.hasConstraints()) return true;
   const { lo, hi } = bounds(s);
   const nlo = lo.slice(), nhi = hi.slice();
+  const d = s.zone.d;
+  const regs = s.regs;
   for (let x = 0; x < NVARS; x++) {
-    if (s.regs[x].kind === 'uninit') continue;
+    if (regs[x].kind === 'uninit') continue;
+    const row = x * NVARS;
+    let up = nhi[x], dn = nlo[x];
     for (let y = 0; y < NVARS; y++) {
-      if (y === x || s.regs[y].kind === 'uninit') continue;
-      const up = s.zone.get(x, y); // x - y <= up
-      if (up !== Infinity && hi[y] !== Infinity) nhi[x] = Math.min(nhi[x], hi[y] + up);
-      const dn = s.zone.get(y, x); // y - x <= dn
-      if (dn !== Infinity && lo[y] !== -Infinity) nlo[x] = Math.max(nlo[x], lo[y] - dn);
+      if (y === x || regs[y].kind === 'uninit') continue;
+      const u = d[row + y]; // x - y <= u
+      if (u !== Infinity && hi[y] !== Infinity) { const v = hi[y] + u; if (v < up) up = v; }
+      const w = d[y * NVARS + x]; // y - x <= w
+      if (w !== Infinity && lo[y] !== -Infinity) { const v = lo[y] - w; if (v > dn) dn = v; }
     }
+    nhi[x] = up;
+    nlo[x] = dn;
   }
-  if (s.aff.rows.length > 0) {
-    const unit = new Array<number>(NVARS).fill(0);
+  if (rows.length > 0) {
     for (let x = 0; x < NVARS; x++) {
-      if (s.regs[x].kind === 'uninit' || !s.aff.rows.some((r) => r[x] !== 0)) continue;
-      unit[x] = 1;
-      nhi[x] = Math.min(nhi[x], s.aff.upperBound(unit, lo, hi));
-      unit[x] = -1;
-      nlo[x] = Math.max(nlo[x], -s.aff.upperBound(unit, lo, hi));
-      unit[x] = 0;
+      if (regs[x].kind === 'uninit') continue;
+      let any = false;
+      for (const r of rows) if (r[x] !== 0) { any = true; break; }
+      if (!any) continue;
+      nhi[x] = Math.min(nhi[x], unitUpper(rows, x, 1, lo, hi));
+      nlo[x] = Math.max(nlo[x], -unitUpper(rows, x, -1, lo, hi));
     }
   }
   for (let x = 0; x < NVARS; x++) {

@@ -30,7 +30,11 @@ export class Zone {
 
   hasConstraints(): boolean {
     const { n, d } = this;
-    for (let i = 0; i < d.length; i++) if (d[i] !== Infinity && i % (n + 1) !== 0) return true;
+    // The diagonal (every n + 1 entries) is always 0: test the runs between its entries.
+    for (let i = 0; i < n; i++) {
+      const base = i * (n + 1);
+      for (let k = base + 1; k <= base + n && k < d.length; k++) if (d[k] !== Infinity) return true;
+    }
     return false;
   }
 
