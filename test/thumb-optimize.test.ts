@@ -74,10 +74,11 @@ describe('what known.ts knows', () => {
     const f = irModule(LOOP).functions[0];
     const k = new KnownHalves(f, true, 11);
     const s = k.at(1);
-    // r3 < r2 <= 2^32 - 1 on the back edge, 0 on entry
-    expect(knownRange(s, 3)).toEqual([0, 2 ** 32 - 2]);
+    // r3 < r2 <= 0xf0000000 (the context's length ends below the regions' limit) on the back
+    // edge, 0 on entry
+    expect(knownRange(s, 3)).toEqual([0, 0xf000_0000 - 1]);
     expect(knownHalf(s, 3, 1)).toBe(0);
-    expect(knownRange(s, 2)).toEqual([1, 2 ** 32 - 1]);
+    expect(knownRange(s, 2)).toEqual([1, 0xf000_0000]);
     // r0 accumulates without bound: nothing known about its upper half
     expect(knownHalf(s, 0, 1)).toBeUndefined();
   });

@@ -7,8 +7,9 @@
 import type { BinOp, Cond as IrCond, Inst, Operand, Reg, Terminator } from '../../compiler/ir/ir.js';
 import { DIV64_OP, OFF } from './abi.js';
 import * as E from './encode.js';
-import { cmpImmOr, dpImmOr, LR, ldrState, strState, type Emitter } from './emitter.js';
+import { cmpImmOr, dpImmLoose, dpImmOr, LR, ldrState, strState, type Emitter } from './emitter.js';
 import { saveCallerSaved, reloadCallerSaved } from './calls.js';
+import { knownRange } from './known.js';
 
 type BinInst = Extract<Inst, { op: 'bin' }>;
 type Br = Extract<Terminator, { op: 'br' }>;
@@ -57,23 +58,57 @@ function lowOperand(e: Emitter, b: Operand): Operand {
   return k === undefined ? b : { imm: k };
 }
 
-function binLo(e: Emitter, bin: BinOp, dst: Reg, a: Reg, b0: Operand, countMask: 31 | 63): void {
-  const b = lowOperand(e, b0);
+/** Operations whose operands commute: a known first operand becomes the immediate. */
+const COMMUTES: ReadonlySet<BinOp> = new Set(['add', 'and', 'or', 'xor', 'mul']);
+
+function binLo(e: Emitter, bin: BinOp, dst: Reg, a0: Reg, b0: Operand, countMask: 31 | 63): void {
+  let a = a0;
+  let b = lowOperand(e, b0);
+  const ka = e.kv(a0, 0);
+  if (ka !== undefined && !isImm(b) && (COMMUTES.has(bin) || bin === 'sub')) {
+    if (bin === 'sub') {
+      // k - x is RSB when k encodes.
+      const rb = b.reg;
+      const rsb = e.scope(() => {
+        try {
+          E.rsbImm(0, 0, ka | 0);
+        } catch (err) {
+          if (!(err instanceof E.ThumbEncodeError)) throw err;
+          return false;
+        }
+        const d = e.dest(dst, 0);
+        e.emit(E.rsbImm(d, e.lo(rb), ka | 0));
+        e.commit(dst, 0, d);
+        return true;
+      });
+      if (rsb) return;
+    } else {
+      a = b.reg;
+      b = { imm: ka };
+    }
+  }
   e.scope(() => {
     const d = e.dest(dst, 0);
     const ra = e.lo(a);
     const dp = DP_OF[bin];
     const sh = SHIFT_OF[bin];
     if (dp !== undefined) {
-      if (isImm(b)) dpImmOr(e, dp, true, d, ra, b.imm);
-      else e.emit(E.dpReg(dp, true, d, ra, e.lo(b.reg)));
+      if (isImm(b)) {
+        if (dpImmLoose(e, dp, d, ra, b.imm)) e.setsZero(d);
+      } else {
+        e.emit(E.dpReg(dp, true, d, ra, e.lo(b.reg)));
+        e.setsZero(d);
+      }
     } else if (sh !== undefined) {
       if (isImm(b)) {
         const n = b.imm & countMask;
         if (n >= 32) e.emit(E.loadConst(d, 0));
         else if (n === 0) {
           if (d !== ra) e.emit(E.mov(d, ra));
-        } else e.emit(E.shiftImm(sh, true, d, ra, n));
+        } else {
+          e.emit(E.shiftImm(sh, true, d, ra, n));
+          e.setsZero(d);
+        }
       } else {
         const t = e.tmp();
         e.emit(E.andsImm(t, e.lo(b.reg), countMask));
@@ -277,7 +312,7 @@ function logic64(e: Emitter, bin: 'and' | 'or' | 'xor', dst: Reg, a: Reg, b: Ope
       e.scope(() => {
         const d = e.dest(dst, half);
         if (bin === 'xor' && kk === -1) e.emit(E.mvn(d, e.read(x, half)));
-        else dpImmOr(e, dp, true, d, e.read(x, half), kk);
+        else dpImmLoose(e, dp, d, e.read(x, half), kk);
         e.commit(dst, half, d);
       });
       continue;
@@ -413,31 +448,50 @@ function shift64Reg(e: Emitter, bin: 'shl' | 'lshr' | 'ashr', dst: Reg, a: Reg, 
   const wide = { width: 'wide' as const };
   const wantHi = !hiDead && e.live(dst, 1);
   e.scope(() => {
-    const c = e.tmp();
-    e.scope(() => e.emit(E.andImm(c, e.lo(b), 63)));
+    // A count already below 64 (known.ts) needs no masking.
+    const bHome = e.kv(b, 0) === undefined ? e.home(b, 0) : undefined;
+    const masked = bHome !== undefined && knownRange(e.known, b)[1] <= 63 && e.home(dst, 0) !== bHome && e.home(dst, 1) !== bHome;
+    const c = masked ? bHome : e.tmp();
+    if (!masked) e.scope(() => e.emit(E.andImm(c, e.lo(b), 63)));
     const t = e.tmp();
     if (type === 'shl') {
+      const al = e.kv(a, 0);
+      // A known a.lo (1 << n) is materialised once for both halves.
+      const shared = al !== undefined && ah === 0 ? e.lo(a) : undefined;
       // The new upper half first: it reads both halves of a, the new lower half only a.lo.
       let nh: number | undefined;
       if (wantHi) {
-        nh = e.tmp();
+        const h = e.home(dst, 1);
+        const clash = [al === undefined ? e.home(a, 0) : undefined, ah === undefined ? e.home(a, 1) : undefined, c, bHome];
+        nh = h !== undefined && !clash.includes(h) ? h : e.tmp();
         const nhr = nh;
-        if (ah !== 0) e.scope(() => e.emit(E.lsl(nhr, e.hi(a), c, wide)));
+        let started = false;
+        if (ah !== 0) {
+          e.scope(() => e.emit(E.lsl(nhr, e.hi(a), c, wide)));
+          started = true;
+        }
         e.scope(() => {
-          const ral = e.lo(a);
-          e.emit(E.rsbImm(t, c, 32));
-          if (ah === 0) e.emit(E.lsr(nhr, ral, t, wide));
-          else {
-            e.emit(E.lsr(t, ral, t, wide));
-            e.emit(E.orr(nhr, nhr, t));
+          const ral = shared ?? e.lo(a);
+          // lo >> (32 - c) is 0 for every count when lo is 0 or 1.
+          if (al !== 0 && al !== 1) {
+            e.emit(E.rsbImm(t, c, 32));
+            if (!started) e.emit(E.lsr(nhr, ral, t, wide));
+            else {
+              e.emit(E.lsr(t, ral, t, wide));
+              e.emit(E.orr(nhr, nhr, t));
+            }
+            started = true;
           }
           e.emit(E.subImm(t, c, 32));
-          e.emit(E.lsl(t, ral, t, wide));
-          e.emit(E.orr(nhr, nhr, t));
+          if (!started) e.emit(E.lsl(nhr, ral, t, wide));
+          else {
+            e.emit(E.lsl(t, ral, t, wide));
+            e.emit(E.orr(nhr, nhr, t));
+          }
         });
       }
       e.scope(() => {
-        const ral = e.lo(a);
+        const ral = shared ?? e.lo(a);
         const d = e.home(dst, 0) ?? (e.isScratch(ral) ? ral : t);
         e.emit(E.lsl(d, ral, c, wide));
         e.commit(dst, 0, d);
@@ -638,6 +692,8 @@ export function lowerCompare(e: Emitter, t: Br): CompareOutcome {
   const lowOnly = (c: E.Cond): E.Cond => {
     const ra = e.lo(a);
     const lb = lowOperand(e, b);
+    // Z already describes a.lo (the instruction that computed it set the flags).
+    if (isImm(lb) && (lb.imm | 0) === 0 && cmpOp === 'cmp' && (c === 'eq' || c === 'ne') && e.zeroOf(ra)) return c;
     if (isImm(lb)) cmpImmOr(e, cmpOp, ra, lb.imm | 0);
     else e.emit(E.compare(cmpOp, ra, e.lo(lb.reg)));
     return c;

@@ -227,6 +227,30 @@ function fitOffset(e: Emitter, a: Addr, extra: number): Addr {
 }
 
 /**
+ * An access whose base the preceding `X = add R, K` (dropped, liveness.ts addressFolds) would
+ * have computed: the address is R's low half plus `extra`.
+ */
+export interface Via {
+  reg: Reg;
+  extra: number;
+}
+
+/**
+ * Whether `add` (right before `next`, its only reader) can be folded into the access: `next` is
+ * proven in a named region (only the base's low half matters, and no slow path needs the full
+ * address) and one operand's low half is known here.
+ */
+export function foldAddress(e: Emitter, ctx: RegionContext, add: Extract<Inst, { op: 'bin' }>, next: MemInst): Via | undefined {
+  const v = next.access;
+  if (v.verdict !== 'proven' || v.region === undefined || !ctx.byName.has(v.region) || next.op === 'atomic') return undefined;
+  const ka = e.kv(add.a, 0);
+  const kb = 'imm' in add.b ? add.b.imm | 0 : e.kv(add.b.reg, 0);
+  if (ka === undefined && kb !== undefined) return add.a === R10 ? undefined : { reg: add.a, extra: kb };
+  if (kb === undefined && ka !== undefined && 'reg' in add.b && add.b.reg !== R10) return { reg: add.b.reg, extra: ka };
+  return undefined;
+}
+
+/**
  * One memory access: computes its address, checking it when needed, and calls `perform` with it
  * (the load or store itself, which reads values and writes destinations through homes and
  * scratch). The region's host base (or its delta, or the frame pointer) and its count stay cached
@@ -234,7 +258,7 @@ function fitOffset(e: Emitter, a: Addr, extra: number): Addr {
  * check goes to a cold stub that looks the address up (or faults), performs the access there,
  * restores the cached words and resumes after the access: the hot path has no join.
  */
-function access(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number, perform: (a: Addr) => void): void {
+function access(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number, perform: (a: Addr) => void, via?: Via): void {
   const { base, off, access: verdict } = inst;
   const size = inst.size;
   const write = inst.op !== 'load';
@@ -247,6 +271,22 @@ function access(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number, pe
       return;
     }
     const named = verdict.region !== undefined ? ctx.byName.get(verdict.region) : undefined;
+    if (verdict.verdict === 'proven' && named !== undefined && via !== undefined) {
+      // [host + R, #(extra + off - vbase)], or through the delta when that offset is small.
+      const r = raw(e, via.reg, 0, 12);
+      const fromHost = (via.extra + off - ctx.regions[named].vbase) | 0;
+      const fromDelta = (via.extra + off) | 0;
+      const fits = (k: number): boolean => k >= -255 && k + (size === 8 ? 4 : 0) <= 4095;
+      if (fromHost === 0 && size !== 8) {
+        perform({ rn: e.cacheWord(regionField(named, REGION.HOST)), rm: r, off: 0 });
+        return;
+      }
+      const useHost = fits(fromHost) || !fits(fromDelta);
+      const word = e.cacheWord(regionField(named, useHost ? REGION.HOST : REGION.DELTA));
+      e.emit(E.add(12, word, r));
+      perform(fitOffset(e, { rn: 12, off: useHost ? fromHost : fromDelta }, size));
+      return;
+    }
     if (verdict.verdict === 'proven' && named !== undefined) {
       const delta = e.cacheWord(regionField(named, REGION.DELTA));
       const lo = raw(e, base, 0, 12);
@@ -366,7 +406,7 @@ function single(e: Emitter, a: Addr): Addr {
   return { rn: 12, off: 0 };
 }
 
-export function lowerLoad(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'load' }>, guess: number): void {
+export function lowerLoad(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'load' }>, guess: number, via?: Via): void {
   const { dst, size } = inst;
   const op = LOAD_OP[`${inst.signed ? 's' : 'u'}${size}`];
   const halves: Array<0 | 1> = size === 8 && !inst.hiDead && e.live(dst, 1) ? [0, 1] : [0];
@@ -382,7 +422,7 @@ export function lowerLoad(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { 
         if (h === undefined) e.commit(dst, half, t);
       });
     }
-  });
+  }, via);
   if (size === 8 || inst.hiDead) return;
   e.scope(() => {
     if (d === LR) e.take(LR);
@@ -395,17 +435,22 @@ export function lowerLoad(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { 
   });
 }
 
-export function lowerStore(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'store' }>, guess: number): void {
+export function lowerStore(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'store' }>, guess: number, via?: Via): void {
   const v = inst.value;
   access(e, ctx, inst, guess, (a0) => {
     const a = inst.size === 8 ? single(e, a0) : a0;
-    for (const half of inst.size === 8 ? ([0, 1] as const) : ([0] as const)) {
-      e.scope(() => {
-        const r = 'imm' in v ? e.constReg(half === 0 ? v.imm | 0 : (v.imm | 0) >> 31, true) : e.read(v.reg, half);
-        memOp(e, STORE_OP[inst.size], r, a, half * 4);
-      });
-    }
-  });
+    // A constant whose halves are equal (0, -1) is materialised once for both.
+    const same = 'imm' in v && inst.size === 8 && (v.imm | 0) === (v.imm | 0) >> 31;
+    e.scope(() => {
+      const shared = same ? e.constReg(v.imm | 0, true) : undefined;
+      for (const half of inst.size === 8 ? ([0, 1] as const) : ([0] as const)) {
+        e.scope(() => {
+          const r = shared ?? ('imm' in v ? e.constReg(half === 0 ? v.imm | 0 : (v.imm | 0) >> 31, true) : e.read(v.reg, half));
+          memOp(e, STORE_OP[inst.size], r, a, half * 4);
+        });
+      }
+    });
+  }, via);
 }
 
 type AtomicInst = Extract<Inst, { op: 'atomic' }>;

@@ -80,8 +80,36 @@ export class Emitter {
     this.homes = alloc.homes;
   }
 
+  /**
+   * The register whose value the Z flag describes (set by the flag-setting instruction that
+   * computed it), while only plain moves into other registers have been emitted since: a compare of
+   * it with 0 for (in)equality can use the flags as they are.
+   */
+  private zero: number | undefined;
+
   emit(hws: E.Halfwords): void {
+    if (this.zero !== undefined) {
+      // MOV Rd, Rm (T1, 0x46xx) leaves the flags alone.
+      const hw = hws.length === 1 ? hws[0] : -1;
+      const rd = ((hw >> 4) & 8) | (hw & 7);
+      if ((hw & 0xff00) !== 0x4600 || rd === this.zero) this.zero = undefined;
+    }
     this.buf.emit(hws);
+  }
+
+  /** Notes that the instruction just emitted set Z from the value it wrote to `r`. */
+  setsZero(r: number): void {
+    this.zero = r;
+  }
+
+  /** True when Z describes `r`'s current value (see `setsZero`). */
+  zeroOf(r: number): boolean {
+    return this.zero === r;
+  }
+
+  /** Forgets what the flags describe (labels other code branches to). */
+  flagsUnknown(): void {
+    this.zero = undefined;
   }
 
   /** Home register of a half, if it has one. */
@@ -175,6 +203,7 @@ export class Emitter {
 
   /** Starts a block whose cache registers hold `words` on every way in. */
   enterBlock(words: ReadonlyMap<number, number>, record?: CacheUse): void {
+    this.zero = undefined;
     this.cached.clear();
     this.recording = record;
     for (const [r, off] of words) this.cached.set(r, off);
@@ -320,6 +349,7 @@ export class Emitter {
       const pending = this.cold;
       this.cold = [];
       for (const fn of pending) {
+        this.zero = undefined;
         this.release();
         this.forget();
         fn();
@@ -344,6 +374,49 @@ export function dpImmOr(e: Emitter, op: E.DpOp, setFlags: boolean, rd: number, r
     if (!(err instanceof E.ThumbEncodeError)) throw err;
     const t = e.constReg(imm, false);
     e.emit(E.dpReg(op, setFlags, rd, rn, t, undefined, opts));
+  }
+}
+
+/**
+ * Data-processing with an immediate whose flags nobody reads, in the fewest instructions found:
+ * true when the last one set N and Z from the result.
+ */
+export function dpImmLoose(e: Emitter, op: E.DpOp, rd: number, rn: number, imm: number): boolean {
+  const k = imm | 0;
+  for (const setFlags of [true, false]) {
+    const one = tryEncode(() => E.dpImm(op, setFlags, rd, rn, k));
+    if (one !== undefined) {
+      e.emit(one);
+      return setFlags;
+    }
+  }
+  if (op === 'and' && (k === 0xffff || k === 0xff)) {
+    e.emit(E.extend(k === 0xff ? 'uxtb' : 'uxth', rd, rn));
+    return false;
+  }
+  if ((op === 'add' || op === 'sub') && rd !== 13) {
+    // Two modified immediates (or an ADDW/SUBW and one) when the constant splits into them.
+    const u = k >>> 0;
+    const parts = [u & 0xfff, u - (u & 0xfff)].map((x) => x >>> 0);
+    const first = tryEncode(() => E.dpImm(op, false, rd, rn, parts[1] | 0));
+    const second = tryEncode(() => E.dpImm(op, false, rd, rd, parts[0]));
+    if (first !== undefined && second !== undefined && parts[0] !== 0) {
+      e.emit(first);
+      e.emit(second);
+      return false;
+    }
+  }
+  const t = e.constReg(k, true);
+  e.emit(E.dpReg(op, false, rd, rn, t));
+  return false;
+}
+
+function tryEncode(f: () => E.Halfwords): E.Halfwords | undefined {
+  try {
+    return f();
+  } catch (err) {
+    if (!(err instanceof E.ThumbEncodeError)) throw err;
+    return undefined;
   }
 }
 

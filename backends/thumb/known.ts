@@ -14,9 +14,14 @@
 // conditional branches (i < n bounds i by n's range). At the entry of the program r1 and r2 have
 // zero upper halves (the device's context address and length are 32-bit numbers); a local callee
 // starts with nothing known. A definition marked hiDead leaves its upper half unwritten: unknown.
+//
+// Every region lies in [0x10000, 0xf0000000) (the device runtime refuses a larger context, as
+// runtime/cortex-m/fc fc_run documents), so r1 and r2 start below 0xf0000000, and once an access
+// through a base register has been performed the base lies in that window too (shifted by the
+// offset): a pointer walking a region keeps a zero upper half and needs neither ADC nor SBCS.
 import type { Cond, Inst, IrFunction, Operand, Terminator } from '../../compiler/ir/ir.js';
 import { evalBin, evalExt, immValue } from '../../compiler/ir/eval.js';
-import { halfKey, successors } from './regalloc.js';
+import { halfKey, naturalLoops, successors } from './regalloc.js';
 
 /**
  * Per half key (`reg * 2 + half`): the half's value as an int32, or NaN when unknown; then, from
@@ -28,6 +33,9 @@ const R10 = 10;
 const U = Number.NaN;
 const INF = Number.POSITIVE_INFINITY;
 const TWO32 = 0x1_0000_0000;
+/** Container addresses of every region: [ADDR_MIN, ADDR_END). */
+const ADDR_MIN = 0x1_0000;
+const ADDR_END = 0xf000_0000;
 const EXACT = 2 ** 53;
 /** Rounds of growth at a block's entry before its ranges are widened. */
 const WIDEN_AFTER = 3;
@@ -75,9 +83,10 @@ export class KnownHalves {
 
   /**
    * `r10`: the frame pointer's value throughout the function, when fixed (the entry function runs
-   * at depth 0 unless something calls it).
+   * at depth 0 unless something calls it). `ctxBase`: the context's container address, when known
+   * (r1 is then that or 0, and r2 at most what is left below ADDR_END).
    */
-  constructor(private readonly fn: IrFunction, isEntry: boolean, nregs: number, r10?: number) {
+  constructor(private readonly fn: IrFunction, isEntry: boolean, nregs: number, r10?: number, ctxBase?: number) {
     const n = fn.blocks.length;
     this.size = Math.max(nregs, 11);
     this.entry = fn.blocks.map(() => blank(this.size));
@@ -85,29 +94,35 @@ export class KnownHalves {
     if (n === 0) return;
     const start = blank(this.size);
     if (isEntry) {
-      for (const r of [1, 2]) {
-        start[halfKey(r, 1)] = 0;
-        setRange(start, r, 0, TWO32 - 1);
-      }
+      const base = ctxBase !== undefined && ctxBase < ADDR_END ? ctxBase : ADDR_END;
+      for (const r of [1, 2]) start[halfKey(r, 1)] = 0;
+      setRange(start, 1, 0, base);
+      setRange(start, 2, 0, ADDR_END - (ctxBase !== undefined && ctxBase < ADDR_END ? ctxBase : 0));
     }
     if (r10 !== undefined) start[halfKey(R10, 0)] = r10 | 0;
     this.entry[0] = start;
     this.reached[0] = 1;
-    // Growth with widening: entries only get less precise, so this ends.
+    // Growth with widening: entries only get less precise, so this ends. Widening happens only at
+    // loop heads (every cycle has one), and the pending block first in reverse postorder goes
+    // next, so that a loop settles before the code after it sees its exits: a block after a loop
+    // is never widened by the loop's passing states (which would lose loop invariants for good).
     const rounds = new Uint16Array(n);
-    const work = [0];
-    while (work.length > 0) {
-      const b = work.pop() as number;
+    const heads = new Set(naturalLoops(fn).map((l) => l.head));
+    const order = reversePostorder(fn);
+    const pending = new Set<number>([0]);
+    while (pending.size > 0) {
+      let b = -1;
+      for (const x of pending) if (b < 0 || order[x] < order[b]) b = x;
+      pending.delete(b);
       for (const [t, out] of this.outs(b)) {
         const into = this.entry[t];
         if (!this.reached[t]) {
           into.set(out);
           this.reached[t] = 1;
-          work.push(t);
+          pending.add(t);
           continue;
         }
-        if (joinInto(into, out, ++rounds[t] > WIDEN_AFTER)) work.push(t);
-        else rounds[t]--;
+        if (joinInto(into, out, heads.has(t) && ++rounds[t] > WIDEN_AFTER)) pending.add(t);
       }
     }
     // Narrowing: recomputing every entry from its predecessors keeps a sound state and recovers the
@@ -186,6 +201,32 @@ export class KnownHalves {
   get registers(): number {
     return this.size;
   }
+}
+
+/** Each block's position in reverse postorder from the entry (unreached blocks last). */
+function reversePostorder(fn: IrFunction): Int32Array {
+  const n = fn.blocks.length;
+  const order = new Int32Array(n).fill(n);
+  const seen = new Uint8Array(n);
+  const post: number[] = [];
+  const stack: Array<{ b: number; i: number }> = n > 0 ? [{ b: 0, i: 0 }] : [];
+  if (n > 0) seen[0] = 1;
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const succ = successors(fn.blocks[top.b].term);
+    if (top.i < succ.length) {
+      const s = succ[top.i++];
+      if (s >= 0 && s < n && !seen[s]) {
+        seen[s] = 1;
+        stack.push({ b: s, i: 0 });
+      }
+    } else {
+      post.push(top.b);
+      stack.pop();
+    }
+  }
+  post.reverse().forEach((b, i) => (order[b] = i));
+  return order;
 }
 
 /** For each register, the others equal to it at the end of the block through 64-bit moves in it. */
@@ -511,8 +552,21 @@ function defRange(s: KnownState, inst: Inst): [number, number] {
   }
 }
 
+/**
+ * After an access through `base` + `off` completes (a failing one ends the program), the address
+ * lies inside a region: the base's range narrows to the window, shifted by the offset.
+ */
+function accessed(s: KnownState, base: number, off: number, size: number): void {
+  if (base === R10 || off <= -ADDR_MIN || off >= ADDR_MIN) return;
+  const [min, max] = rangeOf(s, base);
+  const lo = Math.max(min, ADDR_MIN - off);
+  const hi = Math.min(max, ADDR_END - size - off);
+  if (lo <= hi) setRange(s, base, lo, hi);
+}
+
 /** Updates `s` for the effect of one instruction. */
 export function transfer(s: KnownState, inst: Inst): void {
+  if (inst.op === 'load' || inst.op === 'store' || inst.op === 'atomic') accessed(s, inst.base, inst.off, inst.size);
   const range = 'dst' in inst ? defRange(s, inst) : undefined;
   transferHalves(s, inst);
   if (range !== undefined && 'dst' in inst) {

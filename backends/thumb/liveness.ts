@@ -25,6 +25,7 @@ export interface GuessFlow {
 }
 
 const R10 = 10;
+const LOW_ONLY: ReadonlySet<string> = new Set(['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl']);
 
 function isMem(inst: Inst): inst is MemInst {
   return inst.op === 'load' || inst.op === 'store' || inst.op === 'atomic';
@@ -62,9 +63,14 @@ function reads(inst: Inst, known: KnownState, guess: Int16Array, baseHi: BaseHiR
     for (let r = 1; r <= 9; r++) add(r, 0), add(r, 1);
     return out;
   }
+  // A 64-bit operation whose upper half is dead computes its low half from low halves only
+  // (alu64.ts lowerBin, lowerMov, lowerNeg).
+  const lowOnly = 'hiDead' in inst && inst.hiDead === true &&
+    ((inst.op === 'bin' && LOW_ONLY.has(inst.bin)) || inst.op === 'mov' || inst.op === 'neg');
   for (const [r, h] of readsOf(inst)) {
     // Known halves are read as constants (emitter.ts `read`), never from where they live.
     if (knownHalf(known, r, h) !== undefined) continue;
+    if (lowOnly && h === 1) continue;
     if (isMem(inst) && r === inst.base && h === 1 && !baseHi(inst, known, inst.base < guess.length ? guess[inst.base] : -1)) continue;
     add(r, h);
   }
@@ -108,12 +114,15 @@ function flow(fn: IrFunction, known: KnownHalves, guesses: GuessFlow, nregs: num
   const size = nregs * 2;
   // Per instruction: the halves it reads (with what is known there), computed once.
   const termSets: number[][] = [];
+  // What is known comes from the code known.ts analysed (without the hiDead marks added since,
+  // which the lowering's constants do not depend on either).
+  const original = known.function;
   const readSets: number[][][] = fn.blocks.map((b, bi) => {
     const s = known.at(bi);
     const g = guesses.at(bi);
-    const rs = b.insts.map((inst) => {
+    const rs = b.insts.map((inst, ii) => {
       const r = reads(inst, s, g, baseHi);
-      transfer(s, inst);
+      transfer(s, original.blocks[bi]?.insts[ii] ?? inst);
       guesses.transfer(g, inst);
       return r;
     });
@@ -182,4 +191,58 @@ export function deadUpperHalves(fn: IrFunction, known: KnownHalves, guesses: Gue
     }
   });
   return dead;
+}
+
+const PURE: ReadonlySet<Inst['op']> = new Set(['const', 'addr', 'mov', 'bin', 'neg', 'ext', 'bswap']);
+
+/**
+ * Definitions without side effects whose halves no code reads from where they live before they are
+ * overwritten: reads of a half whose value is known there use the constant, so `r2 = r10 - 448`
+ * feeding `r2 = r2 + r1` is never needed in r2's home. The lowering skips them.
+ */
+export function deadDefinitions(fn: IrFunction, known: KnownHalves, guesses: GuessFlow, nregs: number, baseHi: BaseHiReader): Set<Inst> {
+  const { liveOutOf, readSets, termSets, step } = flow(fn, known, guesses, nregs, baseHi);
+  const size = nregs * 2;
+  const dead = new Set<Inst>();
+  fn.blocks.forEach((b, bi) => {
+    const live = liveOutOf(bi);
+    for (const k of termSets[bi]) if (k < size) live[k] = 1;
+    for (let i = b.insts.length - 1; i >= 0; i--) {
+      const inst = b.insts[i];
+      const d = defined(inst);
+      if (d !== undefined && d !== R10 && PURE.has(inst.op) && writes(inst).every((k) => k < size && !live[k])) dead.add(inst);
+      step(live, inst, readSets[bi][i]);
+    }
+  });
+  return dead;
+}
+
+/**
+ * `X = add A, B` right before an access through X that reads X only as its base, with X dead after
+ * it (or redefined by it): the access may compute the address from A and B itself and the add
+ * need not run (checks.ts decides, with what is known there).
+ */
+export function addressFolds(fn: IrFunction, known: KnownHalves, guesses: GuessFlow, nregs: number, baseHi: BaseHiReader): Set<Inst> {
+  const { liveOutOf, readSets, termSets, step } = flow(fn, known, guesses, nregs, baseHi);
+  const size = nregs * 2;
+  const out = new Set<Inst>();
+  fn.blocks.forEach((b, bi) => {
+    const live = liveOutOf(bi);
+    for (const k of termSets[bi]) if (k < size) live[k] = 1;
+    let afterNext: Uint8Array | undefined;
+    for (let i = b.insts.length - 1; i >= 0; i--) {
+      const next = b.insts[i + 1];
+      const inst = b.insts[i];
+      const after = live.slice();
+      if (afterNext !== undefined && inst.op === 'bin' && inst.bin === 'add' && inst.dst !== R10 && next !== undefined && isMem(next) && next.base === inst.dst) {
+        const x = inst.dst;
+        const otherRead = next.op === 'store' ? 'reg' in next.value && next.value.reg === x : next.op === 'atomic';
+        const redefined = next.op === 'load' && next.dst === x;
+        if (!otherRead && (redefined || (!afterNext[halfKey(x, 0)] && !afterNext[halfKey(x, 1)]))) out.add(inst);
+      }
+      afterNext = after;
+      step(live, inst, readSets[bi][i]);
+    }
+  });
+  return out;
 }

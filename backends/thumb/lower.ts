@@ -14,14 +14,14 @@ import type { DataRange } from './disasm.js';
 import { lowerBin, lowerBswap, lowerCompare, lowerConst, lowerExt, lowerMov, lowerNeg } from './alu64.js';
 import { emitCalleeEntry, emitShared, lowerHelperCall, lowerLocalCall, sharedLabels, type SharedLabels } from './calls.js';
 import {
-  emitLookup, lowerAtomic, lowerLoad, lowerStore, readsBaseHi, regionLayout, RegionGuess, regionsByName,
-  type AccessContext, type MemInst, type RegionInfo,
+  emitLookup, foldAddress, lowerAtomic, lowerLoad, lowerStore, readsBaseHi, regionLayout, RegionGuess, regionsByName,
+  type AccessContext, type MemInst, type RegionInfo, type Via,
 } from './checks.js';
 import * as E from './encode.js';
 import { dpImmOr, ldrState, strState, Emitter, LoweringError, type CacheUse } from './emitter.js';
 import { entryWords, type CacheWords } from './cache-flow.js';
 import { eliminable, knownHalf, KnownHalves, transfer as knownTransfer, type KnownState } from './known.js';
-import { deadUpperHalves, liveInHalves } from './liveness.js';
+import { addressFolds, deadDefinitions, deadUpperHalves, liveInHalves } from './liveness.js';
 import { STACK_SIZE } from '../../runtime/layout.js';
 import { allocate, type Allocation } from './regalloc.js';
 
@@ -55,8 +55,35 @@ interface FunctionLabels {
   body: Label;
 }
 
+/**
+ * `addr` as the constant it is here (section addresses are fixed at compile time), so that
+ * known.ts folds arithmetic on it like any other constant.
+ */
+function withAddresses(m: IrModule): IrModule {
+  const regions = regionLayout(m.data);
+  return {
+    ...m,
+    functions: m.functions.map((f) => ({
+      ...f,
+      blocks: f.blocks.map((b) => ({
+        ...b,
+        insts: b.insts.map((i): Inst => {
+          if (i.op !== 'addr') return i;
+          const r = regions[1 + i.section];
+          if (i.section < 0 || i.section >= m.data.length || r === undefined) {
+            throw new LoweringError(`instruction ${i.pc}: data section ${i.section} does not exist`);
+          }
+          const v = r.vbase + i.offset;
+          return { op: 'const', pc: i.pc, dst: i.dst, lo: v | 0, hi: Math.floor(v / 0x1_0000_0000) | 0, ...(i.hiDead ? { hiDead: true } : {}) };
+        }),
+      })),
+    })),
+  };
+}
+
 /** `facts`: the verifier's facts the IR was built with, for offset ranges the IR does not carry. */
-export function lowerModule(m: IrModule, facts?: ProgramFacts): LoweredModule {
+export function lowerModule(source: IrModule, facts?: ProgramFacts): LoweredModule {
+  const m = withAddresses(source);
   if (m.functions.length === 0) throw new LoweringError(`${m.origin}: the module has no functions`);
   if (m.data.length > MAX_REGIONS - 2) {
     throw new LoweringError(`${m.origin}: ${m.data.length} data sections; the device runtime holds at most ${MAX_REGIONS - 2}`);
@@ -71,35 +98,49 @@ export function lowerModule(m: IrModule, facts?: ProgramFacts): LoweredModule {
   const regions = regionLayout(m.data);
   const entryCalled = m.functions.some((f) => f.blocks.some((b) => b.insts.some((i) => i.op === 'calllocal' && i.func === 0)));
   const topOfStack = regions[0].vbase + STACK_SIZE;
-  const known = m.functions.map((f, fi) => new KnownHalves(f, fi === 0, nregs, fi === 0 && !entryCalled ? topOfStack : undefined));
+  // An entry function that is also called locally starts from whatever its caller left in r1 and r2.
+  const known = m.functions.map((f, fi) => new KnownHalves(f, fi === 0 && !entryCalled, nregs, fi === 0 && !entryCalled ? topOfStack : undefined, regions[regions.length - 1].vbase));
   const guesses = m.functions.map((f, fi) => new RegionGuess(f, fi === 0, regions, nregs));
   // Upper halves no code reads become hiDead (the known halves stay those of the original code,
   // which the lowering's constants are right for).
-  const dead = new Set<Inst>();
   const byName = regionsByName(regions);
-  m.functions.forEach((f, fi) => {
-    const reader = (inst: MemInst, k: KnownState, g: number): boolean => readsBaseHi({ regions, byName, facts }, inst, k, g);
-    for (const inst of deadUpperHalves(f, known[fi], guesses[fi], nregs, reader)) dead.add(inst);
+  const reader = (inst: MemInst, k: KnownState, g: number): boolean => readsBaseHi({ regions, byName, facts }, inst, k, g);
+  // Marking an upper half dead can make more dead (an add whose upper half is dead reads only
+  // low halves): a few rounds.
+  let lowered: IrModule = m;
+  for (let round = 0; round < 3; round++) {
+    let more = false;
+    lowered = {
+      ...lowered,
+      functions: lowered.functions.map((f, fi) => {
+        const dead = deadUpperHalves(f, known[fi], guesses[fi], nregs, reader);
+        if (dead.size > 0) more = true;
+        return { ...f, blocks: f.blocks.map((b) => ({ ...b, insts: b.insts.map((i): Inst => (dead.has(i) ? ({ ...i, hiDead: true } as Inst) : i)) })) };
+      }),
+    };
+    if (!more) break;
+  }
+  // Definitions nothing reads from where they live (liveness.ts deadDefinitions): not lowered.
+  const skipped = new Set<Inst>();
+  // Address additions an access may absorb (liveness.ts addressFolds).
+  const folds = new Set<Inst>();
+  lowered.functions.forEach((f, fi) => {
+    for (const inst of deadDefinitions(f, known[fi], guesses[fi], nregs, reader)) skipped.add(inst);
+    for (const inst of addressFolds(f, known[fi], guesses[fi], nregs, reader)) folds.add(inst);
   });
-  const lowered: IrModule = {
-    ...m,
-    functions: m.functions.map((f) => ({
-      ...f,
-      blocks: f.blocks.map((b) => ({ ...b, insts: b.insts.map((i): Inst => (dead.has(i) ? ({ ...i, hiDead: true } as Inst) : i)) })),
-    })),
-  };
   const alloc = allocate(lowered, eliminable(known, nregs));
   // Two passes: the first records how blocks use the cache registers, the second lets loops keep
   // their region words in them (cache-flow.ts).
-  const live = alloc.regions === undefined ? undefined : liveInHalves(m.functions[0], known[0], guesses[0], nregs, (inst, k, g) => readsBaseHi({ regions, byName, facts }, inst, k, g));
-  const first = emitModule(m, lowered, facts, regions, alloc, known, guesses, live);
+  const live = alloc.regions === undefined ? undefined : liveInHalves(lowered.functions[0], known[0], guesses[0], nregs, reader);
+  const first = emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds);
   const plan = lowered.functions.map((f, fi) => entryWords(f, first.uses[fi]));
-  return emitModule(m, lowered, facts, regions, alloc, known, guesses, live, plan).result;
+  return emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, plan).result;
 }
 
 function emitModule(
   m: IrModule, lowered: IrModule, facts: ProgramFacts | undefined, regions: RegionInfo[], alloc: Allocation,
-  known: KnownHalves[], guesses: RegionGuess[], live: Uint8Array[] | undefined, plan?: CacheWords[][],
+  known: KnownHalves[], guesses: RegionGuess[], live: Uint8Array[] | undefined, skipped: ReadonlySet<Inst>, folds: ReadonlySet<Inst>,
+  plan?: CacheWords[][],
 ): { result: LoweredModule; uses: CacheUse[][] } {
   const e = new Emitter(alloc);
   const L = sharedLabels(e);
@@ -149,12 +190,18 @@ function emitModule(
       const s = guess.at(bi);
       const k = known[fi].at(bi);
       e.known = k;
+      let via: Via | undefined;
       b.insts.forEach((inst, ii) => {
         e.mark(inst.pc, `f${fi}.b${bi}.${ii}`);
         // Sequences that bind labels or call out leave nothing cached behind them.
         const plain = keepsCache(inst);
         if (!plain) e.forget();
-        lowerInst(e, ctx, m, inst, s, fl, L);
+        const next = b.insts[ii + 1];
+        const fold = folds.has(inst) && inst.op === 'bin' && next !== undefined && (next.op === 'load' || next.op === 'store')
+          ? foldAddress(e, ctx, inst, next) : undefined;
+        if (fold !== undefined) via = fold;
+        else if (!skipped.has(inst)) lowerInst(e, ctx, m, inst, s, fl, L, via);
+        if (fold === undefined) via = undefined;
         if (!plain) e.forget();
         guess.transfer(s, inst);
         knownTransfer(k, original.blocks[bi].insts[ii]);
@@ -205,7 +252,7 @@ function folded(e: Emitter, inst: Inst): boolean {
   return true;
 }
 
-function lowerInst(e: Emitter, ctx: AccessContext, m: IrModule, inst: Inst, guess: Int16Array, fl: FunctionLabels[], L: SharedLabels): void {
+function lowerInst(e: Emitter, ctx: AccessContext, m: IrModule, inst: Inst, guess: Int16Array, fl: FunctionLabels[], L: SharedLabels, via?: Via): void {
   const g = (reg: number): number => (reg < guess.length ? guess[reg] : -1);
   if (folded(e, inst)) return;
   switch (inst.op) {
@@ -237,10 +284,10 @@ function lowerInst(e: Emitter, ctx: AccessContext, m: IrModule, inst: Inst, gues
       lowerBswap(e, inst);
       return;
     case 'load':
-      lowerLoad(e, ctx, inst, g(inst.base));
+      lowerLoad(e, ctx, inst, g(inst.base), via);
       return;
     case 'store':
-      lowerStore(e, ctx, inst, g(inst.base));
+      lowerStore(e, ctx, inst, g(inst.base), via);
       return;
     case 'atomic':
       lowerAtomic(e, ctx, inst, g(inst.base));

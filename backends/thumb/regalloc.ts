@@ -64,6 +64,8 @@ export class AllocationError extends Error {
 export const halfKey = (reg: number, half: 0 | 1): number => reg * 2 + half;
 
 const R10 = 10;
+/** 64-bit operations whose low half depends on low halves only. */
+const LOW_ONLY: ReadonlySet<string> = new Set(['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl']);
 
 function opRegs(b: Operand): number[] {
   return 'reg' in b ? [b.reg] : [];
@@ -89,7 +91,8 @@ export function instHalves(inst: Inst): HalfRef[] {
       break;
     case 'mov':
     case 'neg':
-      (inst.w === 64 ? both : lo)(inst.src);
+      // With a dead upper half only the low one is read (alu64.ts).
+      (inst.w === 64 && !inst.hiDead ? both : lo)(inst.src);
       def(inst);
       break;
     case 'ext':
@@ -102,8 +105,9 @@ export function instHalves(inst: Inst): HalfRef[] {
       break;
     case 'bin': {
       const shift = inst.bin === 'shl' || inst.bin === 'lshr' || inst.bin === 'ashr';
-      (inst.w === 64 ? both : lo)(inst.a);
-      for (const r of opRegs(inst.b)) (inst.w === 64 && !shift ? both : lo)(r);
+      const wide = inst.w === 64 && !(inst.hiDead === true && LOW_ONLY.has(inst.bin));
+      (wide ? both : lo)(inst.a);
+      for (const r of opRegs(inst.b)) (wide && !shift ? both : lo)(r);
       def(inst);
       break;
     }
