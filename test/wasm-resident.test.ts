@@ -103,6 +103,26 @@ describe('stack restored between runs', () => {
     for (let i = 0; i < 3; i++) expect(inst.run()).toEqual({ ok: true, r0: 0n, steps: 0 });
   });
 
+  it('a small written range is zeroed by the module\'s own run, with no host restoring it', () => {
+    const fact = (slot: number, min: number, write: boolean): [number, AccessFact] =>
+      [slot, { slot, verdict: 'proven', region: 'stack', offset: { min, max: min }, size: 8, write, reason: 'test' }];
+    const facts: ProgramFacts = { ...noFacts(), access: new Map([fact(0, -16, false), fact(1, -16, true), fact(2, -8, true)]) };
+    const { compiled } = prepare(STACK_ONCE, { facts });
+    expect(compiled.moduleZeroesStack).toBe(true);
+    // A bare instance: nothing but the module touches its memory between runs.
+    const raw = new WebAssembly.Instance(new WebAssembly.Module(compiled.bytes), { env: { helper: () => 0n } });
+    const run = raw.exports.run as () => bigint;
+    const words = new BigUint64Array((raw.exports.memory as WebAssembly.Memory).buffer);
+    const slot = (compiled.layout.stackTop - 16) / 8;
+    for (let i = 0; i < 3; i++) {
+      words[slot] = 0x1234n + BigInt(i);
+      expect(run()).toBe(0n);
+      expect(words[slot]).toBe(7n);
+    }
+    // The whole stack is the host's to zero (a fill beats 512 stores).
+    expect(prepare(STACK_ONCE, { facts: noFacts() }).compiled.moduleZeroesStack).toBe(false);
+  });
+
   it('without facts the whole stack may be written, and is restored', () => {
     const { compiled, inst } = prepare(STACK_ONCE, { facts: noFacts() });
     expect(compiled.stackWritten).toEqual({ start: compiled.layout.stackBase, end: compiled.layout.stackTop });

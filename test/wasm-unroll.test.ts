@@ -240,3 +240,111 @@ describe('grouped checks', () => {
     }
   });
 });
+
+describe('counted loops', () => {
+  /** The count guard of each guarded loop (undefined: the copies keep every exit test). */
+  const countGuards = (cmds: Cmd[]): ({ w: number; below: number } | undefined)[] =>
+    cmds.flatMap((c) => (c.op === 'loop' && c.guard !== undefined ? [c.count === undefined ? undefined : { w: c.count.w, below: c.count.below }] : []));
+  const knownIfs = (cmds: Cmd[]): number => cmds.filter((c) => c.op === 'if' && c.known !== undefined).length;
+
+  const loop = (dec: string, test: string): Program => prog(`
+    ldxw %r6, [%r1]
+    mov %r0, 0
+    mov %r3, 1
+  l:
+    add %r0, %r3
+    add %r3, %r0
+    ${dec}
+    ${test}
+    exit`);
+
+  it('copies before the last lose the counter\'s exit test, behind a guard on the counter', () => {
+    const c64 = commands(loop('sub %r6, 1', 'jne %r6, 0, l'), { facts: 'none' });
+    expect(countGuards(c64)).toEqual([{ w: 64, below: 7 }]);
+    expect(knownIfs(c64)).toBe(7);
+    const c32 = commands(loop('add32 %r6, -1', 'jne32 %r6, 0, l'), { facts: 'none' });
+    expect(countGuards(c32)).toEqual([{ w: 32, below: 7 }]);
+    // Not counted: a second exit, a second write of the counter, a compare with something else.
+    const twoExits = prog('ldxw %r6, [%r1]\nmov %r0, 0\nl:\nadd %r0, 3\njgt %r0, 100, out\nsub %r6, 1\njne %r6, 0, l\nout:\nexit');
+    expect(countGuards(commands(twoExits, { facts: 'none' }))).toEqual([undefined]);
+    expect(countGuards(commands(loop('sub %r6, 1\nor %r6, 0', 'jne %r6, 0, l'), { facts: 'none' }))).toEqual([undefined]);
+    expect(countGuards(commands(loop('sub %r6, 1', 'jne %r6, 1, l'), { facts: 'none' }))).toEqual([undefined]);
+  });
+
+  it('every count around the group size and every budget end as the IR interpreter ends', () => {
+    let budgetFaults = 0;
+    for (const [dec, test] of [['sub %r6, 1', 'jne %r6, 0, l'], ['add32 %r6, -1', 'jne32 %r6, 0, l']]) {
+      const p = loop(dec, test);
+      for (let n = 1; n <= 26; n++) {
+        const mem = le32(n);
+        sameAsInterpreter(p, mem, { facts: 'none' });
+        budgetFaults += everyBudget(p, mem, { facts: 'none' }, `${test} n = ${n}`);
+      }
+      // n = 0: the counter wraps, so the loop runs until the budget ends it, in the fast copy too.
+      const compiled = compileToWasm(p, { facts: 'none' });
+      const inst = instantiateWasm(p, compiled, conformanceHelpers());
+      for (const budget of [4999, 5000, 5001, 5002]) {
+        const want = evalIr(compiled.ir, { mem: le32(0), helpers: conformanceHelpers(), program: p, budget });
+        expect(want).toMatchObject({ ok: false, fault: { kind: 'budget' } });
+        expect(inst.run({ mem: le32(0), budget })).toEqual(want);
+      }
+      // A 32-bit counter with upper bits set: only its low half counts.
+      sameAsInterpreter(p, Uint8Array.from([...le32(5), 0, 0, 0, 1]), { facts: 'none' });
+    }
+    expect(budgetFaults).toBeGreaterThan(2 * 26 * 4);
+  });
+});
+
+describe('halfword loads', () => {
+  /** How many 16-bit loads the module's code holds (the merged byte pairs). */
+  async function halfwordLoads(program: Program): Promise<number> {
+    const wabt = await (await import('wabt')).default();
+    const m = wabt.readWasm(compileToWasm(program).bytes, { multi_value: true, sign_extension: true, mutable_globals: true });
+    return (m.toText({}).match(/i64\.load16_u/g) ?? []).length;
+  }
+  const launder = 'ldxb %r3, [%r1]\nmov %r2, %r1\nadd %r2, %r3\n';
+
+  it('two byte loads or-ed into a little-endian halfword become one load, in either order, at either width', async () => {
+    const shapes = [
+      ['ldxb %r4, [%r2+2]', 'lsh32 %r4, 8', 'ldxb %r5, [%r2+1]', 'or32 %r4, %r5'],
+      ['ldxb %r5, [%r2+1]', 'ldxb %r4, [%r2+2]', 'lsh %r4, 8', 'or %r4, %r5'],
+      ['ldxb %r4, [%r2+2]', 'lsh %r4, 8', 'ldxb %r5, [%r2+1]', 'or32 %r4, %r5'],
+    ];
+    for (const shape of shapes) {
+      // The low byte dead (overwritten next), or read afterwards.
+      for (const tail of ['mov %r5, 0\nmov %r0, %r4', 'mov %r0, %r4\nlsh %r0, 8\nadd %r0, %r5']) {
+        const p = prog(`${launder}${shape.join('\n')}\n${tail}\nexit`);
+        // The checked copy keeps its byte loads; the covered copy has one halfword load.
+        expect(await halfwordLoads(p)).toBe(1);
+        let faults = 0;
+        for (let len = 1; len <= 8; len++) {
+          for (let delta = 0; delta < len; delta++) {
+            const mem = Uint8Array.from({ length: len }, (_, i) => (i === 0 ? delta : 0x31 * i + 7));
+            if (!sameAsInterpreter(p, mem).ok) faults++;
+          }
+        }
+        expect(faults).toBeGreaterThan(5);
+      }
+    }
+  });
+
+  it('big-endian pairs, signed bytes, other shifts and a base redefined between stay byte loads', async () => {
+    const not = [
+      'ldxb %r4, [%r2+1]\nlsh32 %r4, 8\nldxb %r5, [%r2+2]\nor32 %r4, %r5',
+      'ldxb %r4, [%r2+2]\nlsh32 %r4, 16\nldxb %r5, [%r2+1]\nor32 %r4, %r5',
+      'ldxb %r4, [%r2+2]\nlsh32 %r4, 8\nldxb %r5, [%r2+1]\nxor32 %r4, %r5',
+      'ldxb %r2, [%r2+2]\nlsh32 %r2, 8\nldxb %r5, [%r2+1]\nor32 %r2, %r5\nmov %r4, %r2',
+    ];
+    for (const body of not) {
+      const p = prog(`${launder}${body}\nmov %r0, %r4\nexit`);
+      expect(await halfwordLoads(p)).toBe(0);
+      for (let len = 1; len <= 6; len++) sameAsInterpreter(p, Uint8Array.from({ length: len }, (_, i) => (i === 0 ? len - 1 : 0x55 + i)));
+    }
+  });
+
+  it('proven stack bytes merge too', async () => {
+    const p = prog('stw [%r10-4], 0x1234abcd\nldxb %r4, [%r10-2]\nlsh32 %r4, 8\nldxb %r5, [%r10-3]\nor32 %r4, %r5\nmov %r0, %r4\nexit');
+    expect(await halfwordLoads(p)).toBe(1);
+    expect(sameAsInterpreter(p, undefined)).toMatchObject({ ok: true, r0: 0x34abn });
+  });
+});

@@ -4,7 +4,7 @@ import { frontEnd, programFacts } from '../../compiler/frontend.js';
 import type { IrModule } from '../../compiler/ir/ir.js';
 import type { Program } from '../../compiler/program.js';
 import { noFacts, type ProgramFacts } from '../../compiler/verify/facts.js';
-import { lowerModule, type HostRegionDecl, type ModuleLayout } from './lower.js';
+import { lowerModule, moduleLayout, MODULE_ZERO_MAX_BYTES, type HostRegionDecl, type ModuleLayout } from './lower.js';
 
 export interface WasmCompileOptions {
   /**
@@ -45,6 +45,11 @@ export interface CompiledWasm {
    * of the stack stays as instantiation left it, zero.
    */
   stackWritten: StackRange | undefined;
+  /**
+   * Whether the module's `run` zeroes `stackWritten` itself at its start (a small range: cheaper
+   * than any host-side fill), so the host has nothing to restore on the stack.
+   */
+  moduleZeroesStack: boolean;
 }
 
 export interface StackRange {
@@ -63,16 +68,22 @@ export function compileToWasm(program: Program, opts: WasmCompileOptions = {}): 
     : opts.facts === undefined || opts.facts === 'analyze' ? programFacts(program, { helpers: opts.helpers, hostRegions })
     : opts.facts;
   const ir = frontEnd(program, facts, { optimize: opts.optimize });
-  const lowered = lowerModule(ir, { hostRegions, name: program.origin, names: opts.names ?? false });
+  const written = stackWritten(ir, facts, moduleLayout(ir, hostRegions));
+  const moduleZeroesStack = written !== undefined && wordSpan(written) <= MODULE_ZERO_MAX_BYTES;
+  const lowered = lowerModule(ir, { hostRegions, name: program.origin, names: opts.names ?? false, zeroStack: moduleZeroesStack ? written : undefined });
   return {
     bytes: lowered.bytes,
     layout: lowered.layout,
     ir,
     hostRegions,
     stats: { insns: program.insns.length, compileMs: now() - t0, irreducible: lowered.irreducible },
-    stackWritten: stackWritten(ir, facts, lowered.layout),
+    stackWritten: written,
+    moduleZeroesStack,
   };
 }
+
+/** Bytes of the 8-byte words that cover a range (what `run`'s zeroing stores). */
+const wordSpan = (r: StackRange): number => ((r.end + 7) & ~7) - (r.start & ~7);
 
 /**
  * The stack range a run can write. The entry function's stores with a known offset from its r10

@@ -25,6 +25,13 @@
 //   (`CheckGroup`): when the union of their bytes lies in the region they all guess, none of their
 //   own checks could fail; otherwise the same instructions run again with every check, so the
 //   access that faults, and its pc and address, are the interpreter's.
+// - Two byte loads that or a little-endian halfword together (`halfwordPair`) become one 16-bit
+//   load when neither needs a check there (proven, or covered by a passed group test); the low
+//   byte's register is still written unless the block overwrites it before reading it.
+// - A counted loop's unrolled copies (structure.ts `countedExit`) skip the counter's exit test
+//   before the last copy: the group's guard also tests the counter.
+// - `run` zeroes the few stack bytes a run can write when the caller asks (`zeroStack`): cheaper
+//   than the host's fill, whose fixed cost is that of a whole small run.
 // - A `block` entered by one branch alone takes that branch's pending charge in with it (`joins`),
 //   so the unrolled copies of a fast loop subtract their charges once per group.
 // - The IR's 32-bit values stay in i64 locals, wrapped and extended around i32 operations: V8's
@@ -58,7 +65,16 @@ export interface LowerOptions {
   name?: string;
   /** Emit the name section (function names in engine stack traces; default true). */
   names?: boolean;
+  /**
+   * Stack bytes `run` zeroes itself before the program starts, as linear-memory addresses
+   * [start, end) (widened to 8-byte words; at most MODULE_ZERO_MAX_BYTES): what the host would
+   * otherwise zero between runs, for a fraction of a host-side fill's fixed cost.
+   */
+  zeroStack?: { start: number; end: number };
 }
+
+/** Largest stack range `run` zeroes with straight-line stores (beyond, the host's fill is cheaper). */
+export const MODULE_ZERO_MAX_BYTES = 512;
 
 /** Where the module expects everything (virtual address = linear-memory offset). */
 export interface ModuleLayout {
@@ -157,7 +173,7 @@ export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule
     const fb = mb.addFunction(`${i}:${fn.name}`, PARAMS, RESULTS, { capacity: 256 + insts * BYTES_PER_INST });
     if (new FunctionLowering(ctx, fn, fb).lower()) irreducible.push(fn.name);
   });
-  emitRun(mb, layout, firstFunc);
+  emitRun(mb, layout, firstFunc, opts.zeroStack);
   emitRunI32(mb, runIndex);
   checks.emitFindFunctions(mb);
   mb.addData(REGION_TABLE_OFFSET, regionTable(layout));
@@ -208,9 +224,15 @@ function regionTable(layout: ModuleLayout): Uint8Array {
  * run() -> i64: status := 0, mem's limits and table entry from mem_len, then the entry function
  * with r1 = mem's address (0 without mem), r2 = its length, the others 0, r10 = the stack top.
  */
-function emitRun(mb: ModuleBuilder, layout: ModuleLayout, entry: number): void {
+function emitRun(mb: ModuleBuilder, layout: ModuleLayout, entry: number, zero: LowerOptions['zeroStack']): void {
   const fb = mb.addFunction('run', [], ['i64'], { export: EXPORT_RUN });
   const x = fb.addLocal('i64');
+  if (zero !== undefined) {
+    const start = Math.max(layout.stackBase, zero.start & ~7);
+    const end = Math.min(layout.stackTop, (zero.end + 7) & ~7);
+    if (end - start > MODULE_ZERO_MAX_BYTES) throw new RangeError(`run zeroes at most ${MODULE_ZERO_MAX_BYTES} stack bytes (asked for ${end - start})`);
+    for (let at = start; at < end; at += 8) fb.i32Const(0).i64Const(0).i64Store(at);
+  }
   fb.i32Const(0).globalSet(G_STATUS).i32Const(0).globalSet(G_FAULT_SIZE);
   [1, 2, 4, 8].forEach((s, i) => {
     // lim = max(0, len - s + 1); len = -1 (no mem) gives 0 for every size.
@@ -386,12 +408,21 @@ class FunctionLowering {
         this.carry.push(NO_CARRY);
         fb.loop();
         if (c.guard !== undefined && this.bud >= 0) {
-          fb.localGet(this.bud).i64Const(c.guard).i64LtU().brIf(1);
+          fb.localGet(this.bud).i64Const(c.guard).i64LtU();
+          if (c.count !== undefined) {
+            // ... or the counter would reach zero before the group's last copy (structure.ts).
+            const r = this.reg(c.count.reg);
+            if (c.count.w === 64) fb.localGet(r).i64Const(1).i64Sub().i64Const(c.count.below).i64LtU();
+            else fb.localGet(r).i32WrapI64().i32Const(1).i32Sub().i32Const(c.count.below).i32LtU();
+            fb.i32Or();
+          }
+          fb.brIf(1);
           this.enter(1);
         }
         break;
       case 'if':
-        this.cond(this.fn.blocks[c.block].term);
+        if (c.known === undefined) this.cond(this.fn.blocks[c.block].term);
+        else fb.i32Const(c.known ? 1 : 0);
         this.frames.push(this.pending);
         this.carry.push(NO_CARRY);
         fb.if();
@@ -471,21 +502,60 @@ class FunctionLowering {
     const groups = this.groups[b.id];
     let k = 0;
     for (const g of groups) {
-      for (; k < g.start; k++) this.inst(insts[k]);
+      this.range(insts, k, g.start);
       // One range test for the group; when it fails, the span again with every check in place, so
       // the first access that faults is the one the interpreter faults at.
       const fb = this.fb;
       this.ctx.checks.groupTest(fb, this.reg(g.base), g.off, g.len, g.region, this.groupLim.get(g.len) ?? -1);
       fb.if();
       this.covered = g.members;
-      for (let j = g.start; j < g.end; j++) this.inst(insts[j]);
+      this.range(insts, g.start, g.end);
       this.covered = undefined;
       fb.else();
-      for (let j = g.start; j < g.end; j++) this.inst(insts[j]);
+      this.range(insts, g.start, g.end);
       fb.end();
       k = g.end;
     }
-    for (; k < insts.length; k++) this.inst(insts[k]);
+    this.range(insts, k, insts.length);
+  }
+
+  /** Emits insts[from, to), two byte loads that form one little-endian halfword as one load. */
+  private range(insts: readonly Inst[], from: number, to: number): void {
+    for (let k = from; k < to; k++) {
+      const pair = k + 4 <= to ? halfwordPair(insts, k) : undefined;
+      if (pair !== undefined && this.unchecked16(pair.lo) && this.unchecked16(pair.hi)) {
+        this.halfword(pair, insts, k + 4);
+        k += 3;
+      } else this.inst(insts[k]);
+    }
+  }
+
+  /** Whether a load runs without a check here (proven, or covered by the passed group test). */
+  private unchecked16(i: LoadInst): boolean {
+    return i.access.verdict === 'proven' || this.covered?.has(i) === true;
+  }
+
+  /**
+   * dst = the halfword at base + off with one 16-bit load (Wasm memory is little-endian, as eBPF's
+   * byte order here is), and the low byte's register as before unless it is dead (`deadAfter`).
+   */
+  private halfword(p: HalfwordPair, insts: readonly Inst[], after: number): void {
+    const fb = this.fb;
+    const base = this.reg(p.lo.base);
+    const emitWord = (): void => {
+      fb.localGet(base).i32WrapI64();
+      if (p.lo.off < 0) fb.i32Const(p.lo.off).i32Add();
+      fb.memAccess(Op.I64Load16U, p.lo.off >= 0 ? p.lo.off : 0, 0).localSet(this.reg(p.dst));
+    };
+    const lowByteLive = !deadAfter(insts, after, p.lo.dst);
+    // The load that redefines the base register goes last (halfwordPair rules out the other order).
+    if (p.hiFirst) {
+      emitWord();
+      if (lowByteLive) this.inst(p.lo);
+    } else {
+      if (lowByteLive) this.inst(p.lo);
+      emitWord();
+    }
   }
 
   private exit(t: Terminator): void {
@@ -1030,10 +1100,95 @@ function findGroups(insts: readonly Inst[], checks: MemoryChecks): CheckGroup[] 
       } else if ('dst' in x && x.dst === base) break;
     }
     if (members.size < 2) continue;
+    // A halfword's two byte loads ending the span take their shift and `or` in with them
+    // (`halfwordPair`; both are register arithmetic, which the span may hold).
+    for (let j = Math.max(k, end - 3); j < end; j++) {
+      if (j + 4 > end && j + 4 <= insts.length && halfwordPair(insts, j) !== undefined) end = j + 4;
+    }
     out.push({ start: k, end, members, base, off: lo, len: hi - lo, region });
     k = end - 1;
   }
   return out;
+}
+
+type LoadInst = Extract<Inst, { op: 'load' }>;
+
+/**
+ * Four instructions that assemble a little-endian halfword from two byte loads through one base:
+ * `hi = load.u8 B+o+1; hi = shl hi, 8; lo = load.u8 B+o; hi = or hi, lo` (or the low byte's load
+ * first). `dst` (= hi) ends up holding the halfword, zero-extended, at either width; `lo` its low byte.
+ */
+interface HalfwordPair {
+  dst: Reg;
+  lo: LoadInst;
+  hi: LoadInst;
+  hiFirst: boolean;
+}
+
+const isByteLoad = (i: Inst): i is LoadInst => i.op === 'load' && i.size === 1 && !i.signed;
+
+function halfwordPair(insts: readonly Inst[], k: number): HalfwordPair | undefined {
+  const [a, b, c, d] = [insts[k], insts[k + 1], insts[k + 2], insts[k + 3]];
+  if (!isByteLoad(a) || d.op !== 'bin' || d.bin !== 'or') return undefined;
+  let hi: LoadInst;
+  let lo: LoadInst;
+  let shl: Inst;
+  const hiFirst = isByteLoad(c);
+  if (hiFirst) {
+    [hi, shl, lo] = [a, b, c];
+    // The low byte's load reads the base after hi is defined.
+    if (hi.dst === hi.base) return undefined;
+  } else {
+    if (!isByteLoad(b)) return undefined;
+    [lo, hi, shl] = [a, b, c];
+    if (lo.dst === lo.base) return undefined;
+  }
+  const x = hi.dst;
+  const y = lo.dst;
+  if (x === y || hi.base !== lo.base || hi.off !== lo.off + 1) return undefined;
+  if (shl.op !== 'bin' || shl.bin !== 'shl' || shl.dst !== x || shl.a !== x || !('imm' in shl.b) || shl.b.imm !== 8) return undefined;
+  const orsXY = d.dst === x && ((d.a === x && 'reg' in d.b && d.b.reg === y) || (d.a === y && 'reg' in d.b && d.b.reg === x));
+  return orsXY ? { dst: x, lo, hi, hiFirst } : undefined;
+}
+
+/**
+ * Whether register r is dead at insts[from]: redefined (without being read) in this block before
+ * any instruction reads it. The end of the block counts as a read (the terminator or a successor).
+ */
+function deadAfter(insts: readonly Inst[], from: number, r: Reg): boolean {
+  for (let k = from; k < insts.length; k++) {
+    const i = insts[k];
+    if (reads(i, r)) return false;
+    if ('dst' in i && i.dst === r) return true;
+  }
+  return false;
+}
+
+const isReg = (o: Operand, r: Reg): boolean => 'reg' in o && o.reg === r;
+
+/** Whether an instruction may read register r (calls: every register they pass, conservatively all). */
+function reads(i: Inst, r: Reg): boolean {
+  switch (i.op) {
+    case 'const':
+    case 'addr':
+    case 'budget':
+      return false;
+    case 'mov':
+    case 'neg':
+    case 'ext':
+    case 'bswap':
+      return i.src === r;
+    case 'bin':
+      return i.a === r || isReg(i.b, r);
+    case 'load':
+      return i.base === r;
+    case 'store':
+      return i.base === r || isReg(i.value, r);
+    case 'atomic':
+      return i.base === r || i.src === r || r === 0;
+    default:
+      return true;
+  }
 }
 
 /** Register definitions without side effects (that cannot fault either). */

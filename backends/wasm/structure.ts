@@ -22,7 +22,9 @@
 // copy is unrolled (`unrollFactor`): k copies of the range under one guard of k * K, copies
 // 1..k-1 each inside a `block` that their back edges leave to fall into the next copy, the last
 // one's back edges continuing the loop; every copy keeps its own exits, so a run may leave after
-// any of them, and each block still charges exactly what it ran.
+// any of them, and each block still charges exactly what it ran. When the loop's one exit is a
+// test of a counter it decrements once per iteration (`countedExit`), the guard also requires the
+// counter to outlast the group's first k-1 copies, and those copies' exit tests become constants.
 //
 // The result is a flat command list for lower.ts to emit; br depths count only these frames, so
 // the caller may wrap the whole list in frames of its own. Iterative throughout: a long chain of
@@ -31,13 +33,16 @@ import type { BlockId, IrFunction } from '../../compiler/ir/ir.js';
 
 export type Cmd =
   | { op: 'block' }
-  /** `guard`: the fast copy's loop: each iteration first leaves for the frame outside unless the budget holds `guard`. */
-  | { op: 'loop'; guard?: number }
+  /**
+   * `guard`: the fast copy's loop: each iteration first leaves for the frame outside unless the
+   * budget holds `guard` (and, with `count`, unless the loop's counter lets the group run whole).
+   */
+  | { op: 'loop'; guard?: number; count?: CountGuard }
   | { op: 'end' }
   /** The block's instructions (not its terminator); `unchecked`: its charge cannot run out (fast copy). */
   | { op: 'code'; block: BlockId; unchecked?: boolean }
-  /** The condition of the block's `br` terminator, then `if`. */
-  | { op: 'if'; block: BlockId }
+  /** The condition of the block's `br` terminator, then `if`; `known`: the condition's value here (the counter's test in an unrolled copy that cannot exit). */
+  | { op: 'if'; block: BlockId; known?: boolean }
   | { op: 'else' }
   | { op: 'br'; depth: number }
   /** The block's `ret` or `fault` terminator (leaves the function). */
@@ -54,6 +59,17 @@ export type Cmd =
    * treat `block` as a `jump` there).
    */
   | { op: 'fold'; block: BlockId; arm: BlockId; onThen: boolean; unchecked?: boolean };
+
+/**
+ * The counter of a counted loop's group of unrolled copies: the group runs whole unless
+ * (reg - 1) mod 2^w <u below, i.e. the counter, decremented once per iteration and tested against
+ * zero, reaches zero within the first `below` copies.
+ */
+export interface CountGuard {
+  reg: number;
+  w: 32 | 64;
+  below: number;
+}
 
 export interface StructureOptions {
   /** Whether a block may be folded into its predecessor's branch (see `fold`). */
@@ -345,7 +361,7 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
   const n = fn.blocks.length;
   const { rpo, preds, predStart, loopHeader } = a;
   const inLoop = new Int32Array(n).fill(-1); // the header whose body was last collected
-  const copies: { start: number; end: number; guard: number; body: Uint8Array; insts: number; bodyInsts: number }[] = [];
+  const copies: { header: BlockId; start: number; end: number; guard: number; body: Uint8Array; insts: number; bodyInsts: number }[] = [];
   for (const h of a.order) {
     if (!loopHeader[h] || loopStart[h] < 0) continue;
     // The natural loop: everything that reaches a back edge into h without passing through h.
@@ -392,7 +408,7 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
       mark[b] = 1;
       bodyInsts += fn.blocks[b].insts.length;
     }
-    copies.push({ start, end, guard, body: mark, insts, bodyInsts });
+    copies.push({ header: h, start, end, guard, body: mark, insts, bodyInsts });
   }
   if (copies.length === 0) return cmds;
   copies.sort((x, y) => x.start - y.start);
@@ -402,7 +418,10 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
     const body = c.body;
     for (; at < c.start; at++) out.push(cmds[at]);
     const k = unrollFactor(c.bodyInsts, c.insts);
-    out.push({ op: 'block' }, { op: 'loop', guard: c.guard * k });
+    const counted = k > 1 ? countedExit(fn, a, body, c.header) : undefined;
+    out.push({ op: 'block' }, counted !== undefined
+      ? { op: 'loop', guard: c.guard * k, count: { reg: counted.reg, w: counted.w, below: k - 1 } }
+      : { op: 'loop', guard: c.guard * k });
     // Copies 1..k-1 sit each in a `block` that their back edges leave, falling into the next copy;
     // the last one's back edges continue the loop (and its guard). Branches out of the range cross
     // the extra frames too.
@@ -416,9 +435,13 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
         switch (cmd.op) {
           case 'block':
           case 'loop':
-          case 'if':
             level++;
             out.push(cmd);
+            break;
+          case 'if':
+            level++;
+            // The counter guard ruled out an exit before the last copy.
+            out.push(counted !== undefined && !last && cmd.block === counted.block ? { ...cmd, known: !counted.exitOnThen } : cmd);
             break;
           case 'end':
             level--;
@@ -443,6 +466,73 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
   }
   for (; at < cmds.length; at++) out.push(cmds[at]);
   return out;
+}
+
+/** A loop whose every exit is one block's test of a counter it decrements (see `countedExit`). */
+interface CountedExit {
+  block: BlockId;
+  reg: number;
+  w: 32 | 64;
+  /** The exit is the `br`'s then arm (cond eq), else its else arm (cond ne). */
+  exitOnThen: boolean;
+}
+
+/**
+ * A loop (blocks marked in `body`, header h) is counted when exactly one block E leaves it, by
+ * `br eq|ne C, 0` right after `C = add C, -1` at the same width, E dominates every back edge's
+ * source (so each iteration runs E once), and nothing else in the loop writes C. Then with c the
+ * counter at the header, iteration j of a group exits at E only if c = j (mod 2^w): a group of k
+ * copies entered with (c - 1) >=u k - 1 cannot leave before its last copy.
+ */
+function countedExit(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId): CountedExit | undefined {
+  let exit = -1;
+  for (let b = 0; b < body.length; b++) {
+    if (!body[b]) continue;
+    const t = fn.blocks[b].term;
+    const leaves = t.op === 'ret' || t.op === 'fault'
+      || (t.op === 'jump' && !body[t.target])
+      || (t.op === 'br' && (!body[t.then] || !body[t.else]));
+    if (!leaves) continue;
+    if (exit >= 0 || t.op !== 'br') return undefined;
+    exit = b;
+  }
+  if (exit < 0 || a.fold[exit] >= 0) return undefined;
+  const t = fn.blocks[exit].term;
+  if (t.op !== 'br' || !('imm' in t.b) || t.b.imm !== 0 || (t.cond !== 'eq' && t.cond !== 'ne')) return undefined;
+  const exitOnThen = !body[t.then];
+  if (exitOnThen === !body[t.else] || exitOnThen !== (t.cond === 'eq')) return undefined;
+  const c = t.a;
+  // The decrement: the last definition of C in E, and the only one in the loop.
+  const insts = fn.blocks[exit].insts;
+  let dec = -1;
+  for (let b = 0; b < body.length; b++) {
+    if (!body[b]) continue;
+    const list = fn.blocks[b].insts;
+    for (let k = 0; k < list.length; k++) {
+      if (!writes(list[k], c)) continue;
+      if (b !== exit || dec >= 0) return undefined;
+      dec = k;
+    }
+  }
+  const d = dec >= 0 ? insts[dec] : undefined;
+  const minusOne = d?.op === 'bin' && 'imm' in d.b && ((d.bin === 'add' && d.b.imm === -1) || (d.bin === 'sub' && d.b.imm === 1));
+  if (d === undefined || d.op !== 'bin' || !minusOne || d.a !== c || d.w !== t.w) return undefined;
+  // E dominates every latch.
+  for (let k = a.predStart[h]; k < a.predStart[h + 1]; k++) {
+    let u = a.preds[k];
+    if (!body[u]) continue;
+    while (u !== exit && u !== h) u = a.idom[u];
+    if (u !== exit) return undefined;
+  }
+  return { block: exit, reg: c, w: t.w, exitOnThen };
+}
+
+/** Whether an instruction may write register r (a helper call writes r0; an atomic fetch its source, cmpxchg r0). */
+function writes(i: IrFunction['blocks'][number]['insts'][number], r: number): boolean {
+  if ('dst' in i) return i.dst === r;
+  if (i.op === 'call' || i.op === 'callx' || i.op === 'calllocal') return r <= 5;
+  if (i.op === 'atomic') return (i.fetch && i.src === r) || (i.aop === 'xchg' && i.src === r) || (i.aop === 'cmpxchg' && r === 0);
+  return false;
 }
 
 /**
