@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Affine } from '../compiler/verify/affine.js';
 import {
-  binary, constant, contains, decide, evalBinary, evalCond, join, meet, refine, sext, sync, top, trunc, urange,
+  binary, clearCaches, constant, contains, decide, evalBinary, evalCond, join, meet, refine, sext, sync, top, trunc, urange,
   widen, zext, bswap, neg, type BinaryOp, type Cond, type Num,
 } from '../compiler/verify/interval.js';
 import { mask, tadd, tand, tcontains, tmul, tor, tsub, txor, tunion, tintersect, tlsh, trsh, tarsh, type Tnum } from '../compiler/verify/tnum.js';
@@ -192,6 +192,24 @@ describe('bounded integers are sound against brute force', () => {
         expect(contains(sw, x)).toBe(true); // one byte: a swap is the identity
       }
     }
+  });
+  it('shares equal values and memoised results, and stays exact after the caches are dropped', () => {
+    const r = rng(11);
+    for (let k = 0; k < 200; k++) {
+      const x = BigInt(Math.floor(r() * 256)), y = BigInt(Math.floor(r() * 256));
+      const op = (['add', 'sub', 'mul', 'udiv', 'umod', 'sdiv', 'smod', 'and', 'or', 'xor', 'lsh', 'rsh', 'arsh'] as const)[k % 13];
+      const a = urange(8, x < y ? x : y, x < y ? y : x);
+      const b = constant(8, BigInt(Math.floor(r() * 8)));
+      const first = binary(op, a, b);
+      // Equal operands built separately give the very same result object.
+      expect(binary(op, urange(8, x < y ? x : y, x < y ? y : x), constant(8, b.umin))).toBe(first);
+      expect(join(first, a)).toBe(join(first, urange(8, a.umin, a.umax)));
+      clearCaches();
+      const again = binary(op, a, b);
+      expect(again).toEqual(first);
+    }
+    expect(constant(64, 5n)).toBe(constant(64, 5n));
+    expect(sync({ ...top(64) })).toBe(top(64));
   });
   it('keeps precision where it matters', () => {
     expect(binary('and', top(8), constant(8, 0x0fn)).umax).toBe(15n);

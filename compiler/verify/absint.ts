@@ -30,12 +30,12 @@ import { buildCfg, classifyAll, instructionStarts, jumpTarget, type Cfg } from '
 import { dominates, functionGraph, type FunctionGraph } from './dominators.js';
 import type { AccessFact, ProgramFacts, Verdict } from './facts.js';
 import {
-  binary, bswap, constant, isConst, join as joinNum, NEGATE, neg, refine, sext, top, trunc, urange,
+  binary, bswap, clearCaches, constant, isConst, join as joinNum, NEGATE, neg, refine, sext, top, trunc, urange,
   zext, meet, type BinaryOp, type Cond, type Num,
 } from './interval.js';
 import {
-  bounds, joinStates, LEN, MIXED, MIXED_TOP, NVARS, pointer, reduce, scalar, SCALAR_TOP, State, stateEqual, stateLeq, UNINIT,
-  widenStates, type Slot, type Val,
+  bounds, joinStates, LEN, MIXED, MIXED_TOP, NVARS, pointer, reduce, scalar, SCALAR_TOP, STACK_REGION, State, stateEqual, stateLeq,
+  UNINIT, widenStates, type Slot, type Thresholds, type Val,
 } from './state.js';
 import { checkStructure, VerifyError, type Diagnostic } from './structural.js';
 import { Zone } from './zone.js';
@@ -77,6 +77,8 @@ export function verifyProgram(program: Program, opts: AnalysisOptions): ProgramF
  * programs it still terminates, but its verdicts mean nothing).
  */
 export function analyze(program: Program, opts: AnalysisOptions): AnalysisResult {
+  // Values interned by earlier analyses would only take memory.
+  clearCaches();
   const a = new Analyzer(program, opts);
   try {
     a.run();
@@ -89,7 +91,7 @@ export function analyze(program: Program, opts: AnalysisOptions): AnalysisResult
 
 // ---- internals ----
 
-const STACK = 0;
+const STACK = STACK_REGION;
 const MEM = 1;
 const FP = 10;
 const WIDEN_DELAY = 2;
@@ -176,7 +178,7 @@ class Analyzer {
   private readonly cls: (Classified | undefined)[];
   private readonly regions: RegionInfo[];
   private readonly relocAt = new Map<number, number>();
-  private readonly thresholds: bigint[];
+  private readonly thresholds: Thresholds;
   private readonly graphs = new Map<number, FunctionGraph>();
   private readonly cache = new Map<number, CallResult[]>();
   private readonly facts = new Map<number, AccessFact>();
@@ -1066,14 +1068,15 @@ class Analyzer {
 
   /**
    * Thresholds that never depend on the loop: 0, +-1, the ends of the 32- and 64-bit ranges, the
-   * region sizes and the frame boundaries (each with its neighbours).
+   * region sizes (each with its neighbours); for stack pointers also the frame boundaries.
    */
-  private collectThresholds(): bigint[] {
+  private collectThresholds(): Thresholds {
     const set = new Set<bigint>([0n, 1n, -1n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 63n - 1n, -(2n ** 63n), BigInt(MEM_MAX)]);
-    const add = (v: bigint): void => { set.add(v - 1n); set.add(v); set.add(v + 1n); };
-    for (const r of this.regions) if (r.size !== undefined) add(BigInt(r.size));
-    for (let k = -1; k <= MAX_CALL_DEPTH; k++) add(BigInt(STACK_FRAME * k));
-    return sortBig(set);
+    const add = (s: Set<bigint>, v: bigint): void => { s.add(v - 1n); s.add(v); s.add(v + 1n); };
+    for (const r of this.regions) if (r.size !== undefined) add(set, BigInt(r.size));
+    const stack = new Set(set);
+    for (let k = -1; k <= MAX_CALL_DEPTH; k++) add(stack, BigInt(STACK_FRAME * k));
+    return { values: sortBig(set), stack: sortBig(stack) };
   }
 
   /**
@@ -1082,27 +1085,27 @@ class Analyzer {
    * can only be stopped by a branch on that loop: constants from elsewhere would only make
    * widening climb through them one at a time.
    */
-  private thresholdsAt(graph: FunctionGraph, b: number): readonly bigint[] {
+  private thresholdsAt(graph: FunctionGraph, b: number): Thresholds {
     const cycle = graph.cycleOf.get(b);
     if (cycle === undefined) return this.thresholds;
     let t = this.cycleThresholds.get(cycle);
     if (t === undefined) {
-      const set = new Set<bigint>(this.thresholds);
+      const consts: bigint[] = [];
       for (const x of cycle) {
         const blk = this.cfg.blocks[x];
         const c = this.cls[blk.last];
         if (c !== undefined && c.form === 'jcond' && !c.srcReg) {
           const v = BigInt(this.prog.insns[blk.last].imm);
-          set.add(v - 1n); set.add(v); set.add(v + 1n);
+          consts.push(v - 1n, v, v + 1n);
         }
       }
-      t = sortBig(set);
+      t = { values: sortBig(new Set([...this.thresholds.values, ...consts])), stack: sortBig(new Set([...this.thresholds.stack, ...consts])) };
       this.cycleThresholds.set(cycle, t);
     }
     return t;
   }
 
-  private readonly cycleThresholds = new Map<readonly number[], readonly bigint[]>();
+  private readonly cycleThresholds = new Map<readonly number[], Thresholds>();
 
   /** Records the value an add/sub of a constant starts from (for termination facts). */
   private recordAdd(i: number, n: Num): void {

@@ -49,13 +49,101 @@ export function toUnsigned(w: number, s: bigint): bigint {
 const TOPS: (Num | undefined)[] = [];
 
 export function top(w: number): Num {
-  return (TOPS[w] ??= { w, umin: 0n, umax: mask(w), smin: sminOf(w), smax: smaxOf(w), t: tunknown(w) });
+  return (TOPS[w] ??= intern({ w, umin: 0n, umax: mask(w), smin: sminOf(w), smax: smaxOf(w), t: tunknown(w) }));
+}
+
+// ---- hash-consing ----
+// Every value the operations return is interned: equal values are one object. The analysis
+// recomputes the same transfers on the same values over and over (each loop iteration, each call
+// of a function), so the operations are memoised by the identity of their operands, and equal
+// results keep later comparisons and joins on the cheap identity paths. Exact: the operations
+// are pure functions of the values.
+
+/** Interned values by hash (buckets of values with equal hashes). */
+let TABLE = new Map<number, Num[]>();
+let SIZE = 0;
+/** Memo tables of the operations, keyed by the operands' identities (one Map per operation key). */
+let MEMO = new Map<unknown, Map<Num, unknown>>();
+const MAX_INTERNED = 1 << 18;
+
+/** Forgets every interned value and memoised result (values stay valid, just no longer shared). */
+export function clearCaches(): void {
+  TABLE = new Map();
+  MEMO = new Map();
+  SIZE = 0;
+  for (const t of TOPS) if (t !== undefined) intern(t);
+}
+
+function hashOf(n: Num): number {
+  // Two bounds and the known bits determine a value almost always; sameNum settles the rest.
+  const a = Number(n.umin), b = Number(n.umax), c = Number(n.t.v), d = Number(n.t.m);
+  let h = Math.imul(n.w + (a | 0), 0x9e3779b1) + ((a / 4294967296) | 0);
+  h = Math.imul(h ^ (b | 0), 0x85ebca6b) + ((b / 4294967296) | 0);
+  h = Math.imul(h ^ (c | 0), 0xc2b2ae35) + ((c / 4294967296) | 0);
+  h = Math.imul(h ^ (d | 0), 0x27d4eb2f) + ((d / 4294967296) | 0);
+  return h | 0;
+}
+
+function sameNum(a: Num, b: Num): boolean {
+  return a.w === b.w && a.umin === b.umin && a.umax === b.umax && a.smin === b.smin && a.smax === b.smax && a.t.v === b.t.v && a.t.m === b.t.m;
+}
+
+/** The one shared object equal to n. */
+function intern(n: Num): Num {
+  const h = hashOf(n);
+  const bucket = TABLE.get(h);
+  if (bucket === undefined) {
+    if (++SIZE > MAX_INTERNED) clearCaches();
+    TABLE.set(h, [n]);
+    return n;
+  }
+  for (const x of bucket) if (x === n || sameNum(x, n)) return x;
+  bucket.push(n);
+  return n;
+}
+
+/** The memo of a one-operand operation (identified by `op`). */
+function memo1(op: unknown): Map<Num, unknown> {
+  let m = MEMO.get(op);
+  if (m === undefined) {
+    m = new Map();
+    MEMO.set(op, m);
+  }
+  return m;
+}
+
+// Keys of the one-operand memos (numbers, one per operation and width).
+const K_TRUNC = 1000, K_ZEXT = 2000, K_SEXT = 3000, K_BSWAP = 4000;
+
+/** A two-operand memo entry: the first second operand seen, then a map for any others. */
+interface Memo2 {
+  readonly b: Num;
+  readonly r: unknown;
+  more?: Map<Num, unknown>;
+}
+
+/** The memoised result of operation `op` on (a, b), or undefined. */
+function get2(op: unknown, a: Num, b: Num): unknown {
+  const e = MEMO.get(op)?.get(a) as Memo2 | undefined;
+  if (e === undefined) return undefined;
+  return e.b === b ? e.r : e.more?.get(b);
+}
+
+function set2(op: unknown, a: Num, b: Num, r: unknown): void {
+  let m = MEMO.get(op);
+  if (m === undefined) {
+    m = new Map();
+    MEMO.set(op, m);
+  }
+  const e = m.get(a) as Memo2 | undefined;
+  if (e === undefined) m.set(a, { b, r });
+  else (e.more ??= new Map()).set(b, r);
 }
 
 export function constant(w: number, c: bigint): Num {
   const u = c & mask(w);
   const s = toSigned(w, u);
-  return { w, umin: u, umax: u, smin: s, smax: s, t: tconst(w, u) };
+  return intern({ w, umin: u, umax: u, smin: s, smax: s, t: tconst(w, u) });
 }
 
 /** Values in [lo, hi] (unsigned). */
@@ -79,6 +167,11 @@ export function contains(n: Num, x: bigint): boolean {
  * after two rounds.
  */
 export function sync(n: Num): Num | undefined {
+  const r = syncRaw(n);
+  return r === undefined ? undefined : intern(r);
+}
+
+function syncRaw(n: Num): Num | undefined {
   const { w } = n;
   const M = mask(w);
   const half = MOD[w - 1];
@@ -192,12 +285,22 @@ function make(w: number, umin: bigint, umax: bigint, smin: bigint, smax: bigint,
 }
 
 export function join(a: Num, b: Num): Num {
-  return {
+  if (a === b) return a;
+  let r = get2('join', a, b) as Num | undefined;
+  if (r === undefined) {
+    r = joinRaw(a, b);
+    set2('join', a, b, r);
+  }
+  return r;
+}
+
+function joinRaw(a: Num, b: Num): Num {
+  return intern({
     w: a.w,
     umin: small(a.umin, b.umin), umax: big(a.umax, b.umax),
     smin: small(a.smin, b.smin), smax: big(a.smax, b.smax),
     t: tunion(a.t, b.t),
-  };
+  });
 }
 
 export function meet(a: Num, b: Num): Num | undefined {
@@ -211,11 +314,11 @@ export function meet(a: Num, b: Num): Num | undefined {
 }
 
 export function leq(a: Num, b: Num): boolean {
-  return a.umin >= b.umin && a.umax <= b.umax && a.smin >= b.smin && a.smax <= b.smax && tleq(a.t, b.t);
+  return a === b || a.umin >= b.umin && a.umax <= b.umax && a.smin >= b.smin && a.smax <= b.smax && tleq(a.t, b.t);
 }
 
 export function equal(a: Num, b: Num): boolean {
-  return a.umin === b.umin && a.umax === b.umax && a.smin === b.smin && a.smax === b.smax && a.t.v === b.t.v && a.t.m === b.t.m;
+  return a === b || a.umin === b.umin && a.umax === b.umax && a.smin === b.smin && a.smax === b.smax && a.t.v === b.t.v && a.t.m === b.t.m;
 }
 
 /**
@@ -356,6 +459,15 @@ function shift(op: 'lsh' | 'rsh' | 'arsh', a: Num, b: Num): Num {
 }
 
 export function binary(op: BinaryOp, a: Num, b: Num): Num {
+  let r = get2(op, a, b) as Num | undefined;
+  if (r === undefined) {
+    r = binaryRaw(op, a, b);
+    set2(op, a, b, r);
+  }
+  return r;
+}
+
+function binaryRaw(op: BinaryOp, a: Num, b: Num): Num {
   if (isConst(a) && isConst(b)) return constant(a.w, evalBinary(op, a.w, a.umin, b.umin));
   switch (op) {
     case 'add': return addSub(a, b, false);
@@ -398,6 +510,16 @@ export function neg(a: Num): Num {
 
 /** The low `bits` bits as a `bits`-wide value. */
 export function trunc(a: Num, bits: number): Num {
+  const memo = memo1(K_TRUNC + bits);
+  let r = memo.get(a) as Num | undefined;
+  if (r === undefined) {
+    r = truncRaw(a, bits);
+    memo.set(a, r);
+  }
+  return r;
+}
+
+function truncRaw(a: Num, bits: number): Num {
   if (bits >= a.w) return a;
   const M = mask(bits);
   const B = BigInt(bits);
@@ -409,12 +531,32 @@ export function trunc(a: Num, bits: number): Num {
 
 /** Zero-extension of a narrower value to width w. */
 export function zext(a: Num, w: number): Num {
+  const memo = memo1(K_ZEXT + w);
+  let r = memo.get(a) as Num | undefined;
+  if (r === undefined) {
+    r = zextRaw(a, w);
+    memo.set(a, r);
+  }
+  return r;
+}
+
+function zextRaw(a: Num, w: number): Num {
   if (a.w >= w) return a;
   return make(w, a.umin, a.umax, a.umin, a.umax, a.t);
 }
 
 /** Sign-extension of a narrower value to width w. */
 export function sext(a: Num, w: number): Num {
+  const memo = memo1(K_SEXT + w);
+  let r = memo.get(a) as Num | undefined;
+  if (r === undefined) {
+    r = sextRaw(a, w);
+    memo.set(a, r);
+  }
+  return r;
+}
+
+function sextRaw(a: Num, w: number): Num {
   if (a.w >= w) return a;
   const sign = 1n << BigInt(a.w - 1);
   const high = mask(w) & ~mask(a.w);
@@ -427,6 +569,16 @@ export function sext(a: Num, w: number): Num {
 
 /** Byte swap of the low `bits` bits, zero-extended (be16/be32/bswap*). */
 export function bswap(a: Num, bits: number): Num {
+  const memo = memo1(K_BSWAP + bits);
+  let r = memo.get(a) as Num | undefined;
+  if (r === undefined) {
+    r = bswapRaw(a, bits);
+    memo.set(a, r);
+  }
+  return r;
+}
+
+function bswapRaw(a: Num, bits: number): Num {
   const low = trunc(a, bits);
   if (isConst(low)) return constant(a.w, swapBytes(low.umin, bits));
   if (bits >= a.w) return make(a.w, 0n, mask(a.w), sminOf(a.w), smaxOf(a.w), tbswap(low.t, bits));
@@ -458,7 +610,20 @@ function exclude(n: Num, c: bigint): Num | undefined {
  * Narrows a and b to the values for which `a cond b` holds; undefined when no values do (the
  * branch cannot go that way).
  */
+const NONE: readonly [Num, Num] = [top(1), top(1)];
+/** Memo keys of refine, apart from the operations' names. */
+const REFINE_KEY = Object.fromEntries(Object.keys(NEGATE).map((c) => [c, `refine:${c}`])) as Record<Cond, string>;
+
 export function refine(cond: Cond, a: Num, b: Num): [Num, Num] | undefined {
+  let r = get2(REFINE_KEY[cond], a, b) as [Num, Num] | undefined;
+  if (r === undefined) {
+    r = refineRaw(cond, a, b) ?? (NONE as [Num, Num]);
+    set2(REFINE_KEY[cond], a, b, r);
+  }
+  return r === NONE ? undefined : r;
+}
+
+function refineRaw(cond: Cond, a: Num, b: Num): [Num, Num] | undefined {
   const { w } = a;
   const M = mask(w);
   const SMIN = sminOf(w), SMAX = smaxOf(w);

@@ -34,6 +34,18 @@ export interface Derived {
   readonly consts: readonly (readonly [number, number])[];
 }
 
+/**
+ * Widening thresholds: stack pointers also stop at the frame boundaries (where accesses change
+ * frames); other values climbing through those would only take more rounds.
+ */
+export interface Thresholds {
+  readonly values: readonly bigint[];
+  readonly stack: readonly bigint[];
+}
+
+/** The region index of the stack (pointers into it widen with the frame boundaries). */
+export const STACK_REGION = 0;
+
 /** Register variables 0..10, then the symbolic mem length. */
 export const LEN = 11;
 export const NVARS = 12;
@@ -120,20 +132,20 @@ function alignKinds(a: State, b: State): boolean[] {
   return same;
 }
 
-function joinVal(x: Val, y: Val, widenWith?: readonly bigint[]): Val {
+function joinVal(x: Val, y: Val, widenWith?: Thresholds): Val {
   if (x === y) return x;
   if (x.kind === 'uninit' && y.kind === 'uninit') return UNINIT;
   if (x.kind !== y.kind || x.region !== y.region || x.kind === 'uninit') {
     // A scalar that may be a difference of addresses stays one: joined with any scalar it keeps its
     // value range, and adding it to a pointer must never claim the pointer's region.
     if ((x.region === MIXED || y.region === MIXED) && x.kind === 'scalar' && y.kind === 'scalar') {
-      return { kind: 'scalar', region: MIXED, n: widenWith ? widenNum(x.n, y.n, widenWith) : joinNum(x.n, y.n) };
+      return { kind: 'scalar', region: MIXED, n: widenWith ? widenNum(x.n, y.n, widenWith.values) : joinNum(x.n, y.n) };
     }
     return x.region === MIXED || y.region === MIXED ? MIXED_TOP : SCALAR_TOP;
   }
   // A join of equal values is either one (widening may still tighten an unsynced value: not here).
   if (widenWith === undefined && equalNum(x.n, y.n)) return x;
-  const n = widenWith ? widenNum(x.n, y.n, widenWith) : joinNum(x.n, y.n);
+  const n = widenWith ? widenNum(x.n, y.n, x.kind === 'ptr' && x.region === STACK_REGION ? widenWith.stack : widenWith.values) : joinNum(x.n, y.n);
   return { kind: x.kind, region: x.region, n };
 }
 
@@ -145,7 +157,7 @@ function valLeq(x: Val, y: Val): boolean {
   return x.kind === 'uninit' || leqNum(x.n, y.n);
 }
 
-function joinSlot(x: Slot | undefined, y: Slot | undefined, widenWith?: readonly bigint[]): Slot | undefined {
+function joinSlot(x: Slot | undefined, y: Slot | undefined, widenWith?: Thresholds): Slot | undefined {
   if (x === y) return x;
   if (x === undefined || y === undefined) return undefined;
   const init = x.init & y.init;
@@ -310,7 +322,7 @@ function varsOf(aff: Affine): number {
   return out;
 }
 
-function combine(a: State, b: State, widenWith: readonly bigint[] | undefined, head: boolean): State {
+function combine(a: State, b: State, widenWith: Thresholds | undefined, head: boolean): State {
   const same = alignKinds(a, b);
   // Away from loop heads, a constant only becomes an equation where the other side relates it.
   const ea = explicit(a, same, head, b, MODS_A), eb = explicit(b, same, head, a, MODS_B);
@@ -370,7 +382,7 @@ export function joinStates(a: State, b: State, head = false): State {
 }
 
 /** Widening; the zone is left unclosed, since closing it would bring dropped bounds back forever. */
-export function widenStates(old: State, next: State, thresholds: readonly bigint[]): State {
+export function widenStates(old: State, next: State, thresholds: Thresholds): State {
   return combine(old, next, thresholds, true);
 }
 
