@@ -7,6 +7,11 @@
 // one firmware invocation with a manifest. `runThumbBatch` offers the same explicitly, with the
 // board's instruction count of each run.
 //
+// Each run's context length is known here, so by default the engine compiles one image per length
+// with the verifier's facts for exactly that length (far more accesses proven, loops bounded):
+// the image records the length and the device runtime refuses it any other (IMAGE.md), and images
+// are cached per length so that repeated runs do not recompile.
+//
 // RunResult.steps is the budget the run consumed (the IR charges whole blocks at loop heads, as
 // compiler/ir/eval.ts reports it), not the interpreter's instruction count; the board's exact
 // instruction count of the generated code is ThumbRun.insns.
@@ -24,6 +29,7 @@ import { cortexDir, DEVICE_HELPER_IDS, fcIncludes, fcSources } from './cortex-m/
 import type { Engine, EngineRunOptions, Runnable } from './engine.js';
 import { FAULT_CODES, FAULT_TITLE, type Fault, type FaultKind, type RunResult } from './errors.js';
 import type { HelperRegistry } from './helpers.js';
+import type { ProgramFacts } from '../compiler/verify/facts.js';
 import { DEFAULT_BUDGET } from './interp.js';
 import { containerLayout, MAX_CALL_DEPTH, STACK_FRAME } from './layout.js';
 import { RegionTable } from './regions.js';
@@ -53,6 +59,14 @@ export interface ThumbRun {
   refused: boolean;
 }
 
+export interface ThumbPrepareOptions {
+  /**
+   * Compile per context length with facts for that length (default true). Off: one image for any
+   * length, from the caller's facts (or facts computed for any length).
+   */
+  specialize?: boolean;
+}
+
 /** Helper ids the test firmware registers: the device runtime's standard set (fc_helpers.c). */
 export const FIRMWARE_HELPERS: ReadonlySet<number> = DEVICE_HELPER_IDS;
 
@@ -65,8 +79,14 @@ export class ThumbBoardError extends BoardError {
 export const LOAD_STATUS: Record<number, string> = {
   16: 'shorter than the header', 17: 'bad magic', 18: 'unsupported version', 19: 'size mismatch',
   20: 'checksum mismatch', 21: 'malformed tables', 22: 'layout mismatch', 23: 'over a runtime limit',
-  24: 'misaligned', 25: 'arena too small', 26: 'not loaded',
+  24: 'misaligned', 25: 'arena too small', 26: 'not loaded', 27: 'refused instruction',
+  28: 'the image was compiled for another context length',
 };
+
+/** fc_status_t values from 16 up: the device refused the image or the run; no code ran. */
+const FIRST_REFUSAL = 16;
+/** Images kept per runnable, one per context length: a bound for callers that vary it a lot. */
+const SIZED_IMAGES = 16;
 
 const BATCH_LIMIT = 400;
 const KIND_OF_CODE = new Map<number, FaultKind>(Object.entries(FAULT_CODES).map(([k, v]) => [v, k as FaultKind]));
@@ -191,6 +211,9 @@ export function toRunResult(run: ThumbRun, program: Program, mem: Uint8Array | u
     throw new ThumbBoardError(`the device runtime refused the image: ${LOAD_STATUS[run.status] ?? `status ${run.status}`}`);
   }
   if (!run.canaryOk) throw new ThumbBoardError('the run changed memory outside the container (canary overwritten): a back-end bug');
+  if (run.status >= FIRST_REFUSAL) {
+    throw new ThumbBoardError(`the device runtime refused to run the image on a ${mem?.length ?? 0}-byte context: ${LOAD_STATUS[run.status] ?? `status ${run.status}`}`);
+  }
   if (run.status === 0) return { ok: true, r0: run.r0, steps: run.steps };
   const kind = KIND_OF_CODE.get(run.status);
   if (kind === undefined) throw new ThumbBoardError(`the board reported status ${run.status}, which is no fault kind`);
@@ -207,8 +230,41 @@ export function toRunResult(run: ThumbRun, program: Program, mem: Uint8Array | u
   return { ok: false, fault, steps: run.steps };
 }
 
-class ThumbRunnable implements Runnable {
-  constructor(private readonly program: Program, readonly image: Uint8Array) {}
+/** A program for the board: its image for any context length, and images per length. */
+export class ThumbRunnable implements Runnable {
+  private generic: Uint8Array | undefined;
+  private readonly sized = new Map<number, Uint8Array>();
+
+  constructor(
+    private readonly program: Program,
+    private readonly helpers: ReadonlySet<number>,
+    private readonly facts: ProgramFacts | undefined,
+    readonly specialize: boolean,
+  ) {}
+
+  /** The image for any context length (from the caller's facts when given). */
+  get image(): Uint8Array {
+    this.generic ??= compileThumb(this.program, this.facts ?? thumbFacts(this.program, this.helpers)).image;
+    return this.generic;
+  }
+
+  /** The image that runs only with a context of exactly `memLength` bytes (cached). */
+  imageFor(memLength: number): Uint8Array {
+    let image = this.sized.get(memLength);
+    if (image === undefined) {
+      image = compileThumb(this.program, thumbFacts(this.program, this.helpers, { memSize: memLength })).image;
+      if (this.sized.size >= SIZED_IMAGES) this.sized.delete(this.sized.keys().next().value as number);
+    }
+    // Most recently used last: the eviction above drops the longest unused.
+    this.sized.delete(memLength);
+    this.sized.set(memLength, image);
+    return image;
+  }
+
+  /** Context lengths with a compiled image, least recently used first. */
+  get cachedLengths(): number[] {
+    return [...this.sized.keys()];
+  }
 
   async run(opts: EngineRunOptions = {}): Promise<RunResult> {
     if (opts.regions !== undefined && opts.regions.length > 0) {
@@ -216,23 +272,36 @@ class ThumbRunnable implements Runnable {
       throw new ThumbBoardError(`the Thumb engine maps no host regions (asked for ${opts.regions.map((r) => r.name).join(', ')})`);
     }
     const budget = opts.budget ?? DEFAULT_BUDGET;
-    const run = await batcher.submit({ image: this.image, mem: opts.mem, budget });
+    // No context runs as a context of length 0 (r2 = 0), on the device as here.
+    const image = this.specialize ? this.imageFor(opts.mem?.length ?? 0) : this.image;
+    const run = await batcher.submit({ image, mem: opts.mem, budget });
     return toRunResult(run, this.program, opts.mem, budget);
   }
 }
 
-/** Compiles for the board: absint facts (any context size), the IR pipeline, the Thumb back end. */
-export function prepareThumb(program: Program, helpers: HelperRegistry): ThumbRunnable {
+/**
+ * Compiles for the board: absint facts, the IR pipeline, the Thumb back end. `facts` (the load's,
+ * for any context size) serve the image for any length; with `specialize` (the default) each run
+ * gets the image for its context length instead.
+ */
+export function prepareThumb(program: Program, helpers: HelperRegistry, facts?: ProgramFacts, opts: ThumbPrepareOptions = {}): ThumbRunnable {
   const extra = [...helpers.ids()].filter((id) => !FIRMWARE_HELPERS.has(id));
   if (extra.length > 0) {
     throw new ThumbBoardError(`the board firmware provides helpers ${[...FIRMWARE_HELPERS].join(', ')} only; not ${extra.join(', ')}`);
   }
-  const c = compileThumb(program, thumbFacts(program, helpers.ids()));
-  return new ThumbRunnable(program, c.image);
+  const runnable = new ThumbRunnable(program, helpers.ids(), facts, opts.specialize ?? true);
+  // Without specialisation the one image is compiled now, so that compile errors surface here.
+  if (!runnable.specialize) void runnable.image;
+  return runnable;
 }
 
-export const thumbEngine: Engine = {
-  name: 'thumb',
-  description: 'Thumb-2 image on the emulated Cortex-M4 (QEMU mps2-an386) with the fc device runtime',
-  prepare: prepareThumb,
-};
+/** The `thumb` engine with other options (ENGINES has the default: specialised per length). */
+export function thumbEngineWith(opts: ThumbPrepareOptions): Engine {
+  return {
+    name: 'thumb',
+    description: `Thumb-2 image on the emulated Cortex-M4 (QEMU mps2-an386) with the fc device runtime${opts.specialize === false ? ', one image for any context length' : ', compiled per context length'}`,
+    prepare: (program, helpers, facts) => prepareThumb(program, helpers, facts, opts),
+  };
+}
+
+export const thumbEngine: Engine = thumbEngineWith({});

@@ -1,4 +1,5 @@
-// The container image the device runtime loads (IMAGE.md is the specification): a 64-byte header,
+// The container image the device runtime loads (IMAGE.md is the specification): a 64-byte header
+// (68 bytes when the code was specialised for one context length, which the header then records),
 // the Thumb code, the fault-site table, the data-section table, the helper ids, and the sections'
 // initial bytes, covered by a CRC-32. The host side writes images and parses them with the same
 // checks the device runtime (runtime/cortex-m/fc/fc_image.c) applies, so tests can name every
@@ -31,11 +32,21 @@ export interface ImageContents {
   nregs: number;
   /** Container address of the context memory (after every other region). */
   memBase: number;
+  /**
+   * The only context length the image may run with (the size the verifier's facts assumed); absent
+   * = any length. The device refuses a run with another length before any code runs.
+   */
+  memLength?: number;
 }
 
 export const IMAGE_MAGIC = 0x32544346; // "FCT2"
 export const IMAGE_VERSION = 1;
+/** The header of an image for any context length. */
 export const HEADER_SIZE = 64;
+/** The header of an image specialised for one context length: HEADER_SIZE + the length field. */
+export const SIZED_HEADER_SIZE = 68;
+/** The length field's value for "any length" (a 68-byte header may carry it). */
+export const ANY_MEM_LENGTH = 0xffffffff;
 export const SITE_SIZE = 8;
 export const SECTION_SIZE = 16;
 export const MAX_HELPERS = 256;
@@ -45,7 +56,7 @@ export const SECTION_WRITABLE = 1;
 export const H = {
   MAGIC: 0, VERSION: 4, HEADER_SIZE: 6, IMAGE_SIZE: 8, CRC: 12, CODE_OFF: 16, CODE_SIZE: 20, ENTRY: 24,
   SITES_OFF: 28, SITES_COUNT: 32, SECTIONS_OFF: 36, SECTIONS_COUNT: 40, HELPERS_OFF: 44, HELPERS_COUNT: 48,
-  NREGS: 52, STACK_BASE: 56, MEM_BASE: 60,
+  NREGS: 52, STACK_BASE: 56, MEM_BASE: 60, MEM_LENGTH: 64,
 } as const;
 
 /** An image the runtime must refuse; the message says which check failed. */
@@ -88,7 +99,12 @@ export function expectedBases(sizes: readonly number[]): { sections: number[]; m
 }
 
 export function writeImage(c: ImageContents): Uint8Array {
-  const codeOff = align4(HEADER_SIZE);
+  const memLength = c.memLength;
+  if (memLength !== undefined && !(Number.isInteger(memLength) && memLength >= 0 && memLength < ANY_MEM_LENGTH)) {
+    throw new RangeError(`required context length ${memLength} is not a byte count below 2^32 - 1`);
+  }
+  const headerSize = memLength !== undefined ? SIZED_HEADER_SIZE : HEADER_SIZE;
+  const codeOff = align4(headerSize);
   const sitesOff = align4(codeOff + c.code.length);
   const sectionsOff = sitesOff + c.sites.length * SITE_SIZE;
   const helpersOff = sectionsOff + c.sections.length * SECTION_SIZE;
@@ -103,7 +119,7 @@ export function writeImage(c: ImageContents): Uint8Array {
   const v = new DataView(out.buffer);
   v.setUint32(H.MAGIC, IMAGE_MAGIC, true);
   v.setUint16(H.VERSION, IMAGE_VERSION, true);
-  v.setUint16(H.HEADER_SIZE, HEADER_SIZE, true);
+  v.setUint16(H.HEADER_SIZE, headerSize, true);
   v.setUint32(H.IMAGE_SIZE, size, true);
   v.setUint32(H.CODE_OFF, codeOff, true);
   v.setUint32(H.CODE_SIZE, c.code.length, true);
@@ -117,6 +133,7 @@ export function writeImage(c: ImageContents): Uint8Array {
   v.setUint32(H.NREGS, c.nregs, true);
   v.setUint32(H.STACK_BASE, FIRST_REGION_BASE, true);
   v.setUint32(H.MEM_BASE, c.memBase, true);
+  if (memLength !== undefined) v.setUint32(H.MEM_LENGTH, memLength, true);
   out.set(c.code, codeOff);
   c.sites.forEach((s, i) => {
     v.setUint32(sitesOff + i * SITE_SIZE, s.offset, true);
@@ -145,7 +162,9 @@ export function readImage(bytes: Uint8Array): ImageContents {
   const u32 = (at: number): number => v.getUint32(at, true);
   if (u32(H.MAGIC) !== IMAGE_MAGIC) fail(`bad magic 0x${u32(H.MAGIC).toString(16)} (expected 0x${IMAGE_MAGIC.toString(16)}, "FCT2")`);
   if (v.getUint16(H.VERSION, true) !== IMAGE_VERSION) fail(`unsupported version ${v.getUint16(H.VERSION, true)} (this runtime reads version ${IMAGE_VERSION})`);
-  if (v.getUint16(H.HEADER_SIZE, true) !== HEADER_SIZE) fail(`header size ${v.getUint16(H.HEADER_SIZE, true)} is not ${HEADER_SIZE}`);
+  const headerSize = v.getUint16(H.HEADER_SIZE, true);
+  if (headerSize !== HEADER_SIZE && headerSize !== SIZED_HEADER_SIZE) fail(`header size ${headerSize} is neither ${HEADER_SIZE} nor ${SIZED_HEADER_SIZE}`);
+  if (bytes.length < headerSize) fail(`${bytes.length} bytes is shorter than the ${headerSize}-byte header`);
   if (u32(H.IMAGE_SIZE) !== bytes.length) fail(`the header says ${u32(H.IMAGE_SIZE)} bytes, the image has ${bytes.length}`);
   const copy = bytes.slice();
   new DataView(copy.buffer).setUint32(H.CRC, 0, true);
@@ -156,7 +175,7 @@ export function readImage(bytes: Uint8Array): ImageContents {
   };
   const codeOff = u32(H.CODE_OFF);
   const codeSize = u32(H.CODE_SIZE);
-  if (codeOff % 4 !== 0 || codeOff < HEADER_SIZE) fail(`code offset ${codeOff} is not a multiple of 4 after the header`);
+  if (codeOff % 4 !== 0 || codeOff < headerSize) fail(`code offset ${codeOff} is not a multiple of 4 after the header`);
   within('code', codeOff, codeSize, 1);
   if (codeSize === 0 || codeSize % 2 !== 0) fail(`code size ${codeSize} is not a positive even number`);
   const entry = u32(H.ENTRY);
@@ -196,5 +215,6 @@ export function readImage(bytes: Uint8Array): ImageContents {
   if (nregs < 11 || nregs > MAX_VREGS) fail(`the code needs ${nregs} register slots; the runtime has 11..${MAX_VREGS}`);
   if (u32(H.STACK_BASE) !== FIRST_REGION_BASE) fail(`stack base 0x${u32(H.STACK_BASE).toString(16)} is not 0x${FIRST_REGION_BASE.toString(16)}`);
   if (u32(H.MEM_BASE) !== bases.mem) fail(`context base 0x${u32(H.MEM_BASE).toString(16)}, the layout puts it at 0x${bases.mem.toString(16)}`);
-  return { code: bytes.slice(codeOff, codeOff + codeSize), entry, sites, sections, helpers, nregs, memBase: bases.mem };
+  const memLength = headerSize === SIZED_HEADER_SIZE && u32(H.MEM_LENGTH) !== ANY_MEM_LENGTH ? u32(H.MEM_LENGTH) : undefined;
+  return { code: bytes.slice(codeOff, codeOff + codeSize), entry, sites, sections, helpers, nregs, memBase: bases.mem, ...(memLength !== undefined ? { memLength } : {}) };
 }

@@ -21,6 +21,8 @@
  * Use (ahead-of-time linking, the usual firmware flow):
  *
  *     femtojit compile prog.o --target thumb --emit c -o filter.c   (writes filter.c and filter.h)
+ *     (with --mem-size N for a fixed-size context: fewer checks, and fc_run refuses any other
+ *     length with FC_ERR_CONTEXT)
  *
  *     #include "fc.h"
  *     #include "filter.h"                     // extern const uint8_t filter[]; filter_len
@@ -73,7 +75,8 @@ typedef enum {
   FC_ERR_ALIGN = 24,    /* the image is not 4-byte aligned */
   FC_ERR_NOSPACE = 25,  /* the arena cannot hold the stack and the writable sections */
   FC_ERR_NOT_LOADED = 26,
-  FC_ERR_INSN = 27      /* bytecode: an instruction the interpreter refuses (c->fault.pc = its slot) */
+  FC_ERR_INSN = 27,     /* bytecode: an instruction the interpreter refuses (c->fault.pc = its slot) */
+  FC_ERR_CONTEXT = 28   /* fc_run: the image was compiled for another context length (c->mem_len) */
 } fc_status_t;
 
 /* Internal status of generated code: a helper stopped the program (never returned by fc_run). */
@@ -100,6 +103,9 @@ typedef enum {
 #endif
 
 #define FC_REGION_WRITE 1u
+
+/* fc_container_t.mem_len of a container that runs with any context length. */
+#define FC_ANY_CONTEXT_LEN 0xffffffffu
 
 /* One region of the container's address space. Generated code reads this layout directly
  * (backends/thumb/abi.ts REGION): keep it. */
@@ -203,6 +209,9 @@ typedef struct fc_container {
   uint32_t nhelpers;
   uint32_t nregs;
   uint32_t mem_base;
+  /* The only context length fc_run accepts (the length the code was specialised for: its
+   * verifier-proven accesses rely on it), or FC_ANY_CONTEXT_LEN. */
+  uint32_t mem_len;
   int loaded;
   /* The engine that runs what was loaded (set by the loader; only what is loaded gets linked). */
   fc_runner_fn run_fn;
@@ -283,8 +292,10 @@ int fc_load(fc_container_t *c, const uint8_t *image, size_t len);
  * Defined in interp/fc_interp.c: firmware that never calls it does not link the interpreter. */
 int fc_load_bytecode(fc_container_t *c, const uint8_t *container, size_t len);
 
-/* Runs the loaded program on ctx (the "mem" region; NULL for none). Returns FC_OK with *r0 set, or
- * a fault code (details in c->fault), or FC_ERR_NOT_LOADED. */
+/* Runs the loaded program on ctx (the "mem" region; NULL for none: length 0). Returns FC_OK with
+ * *r0 set, or a fault code (details in c->fault), or, without running any code: FC_ERR_NOT_LOADED,
+ * FC_ERR_LIMIT (a context too large for the address space) or FC_ERR_CONTEXT (an image specialised
+ * for one context length, `femtojit compile --mem-size N`, given another: c->mem_len says which). */
 int fc_run(fc_container_t *c, void *ctx, size_t ctx_len, uint64_t *r0);
 
 /* Helper registry (global): id -> function. Returns 0, or -1 when the table is full. */

@@ -5,6 +5,7 @@
 
 #define IMAGE_VERSION 1u
 #define HEADER_SIZE 64u
+#define SIZED_HEADER_SIZE 68u /* HEADER_SIZE + the required context length */
 #define SITE_SIZE 8u
 #define SECTION_SIZE 16u
 #define SECTION_WRITABLE 1u
@@ -26,6 +27,7 @@
 #define H_NREGS 52
 #define H_STACK_BASE 56
 #define H_MEM_BASE 60
+#define H_MEM_LEN 64
 
 /* Compile-time checks that the run state matches the offsets generated code uses. */
 FC_ASSERT(exit_lr, offsetof(fc_state_t, exit_lr) == FC_OFF_EXIT_LR);
@@ -96,7 +98,9 @@ int fc__load_common(fc_container_t *c, const uint8_t *img, size_t len, uint32_t 
   if (len < HEADER_SIZE) return FC_ERR_SHORT;
   if (rd32(img + H_MAGIC) != magic) return FC_ERR_MAGIC;
   if (rd16(img + H_VERSION) != IMAGE_VERSION) return FC_ERR_VERSION;
-  if (rd16(img + H_HEADER_SIZE) != HEADER_SIZE) return FC_ERR_FORMAT;
+  uint32_t header_size = rd16(img + H_HEADER_SIZE);
+  if (header_size != HEADER_SIZE && header_size != SIZED_HEADER_SIZE) return FC_ERR_FORMAT;
+  if (len < header_size) return FC_ERR_SHORT;
   if (len > 0xffffffffu || rd32(img + H_IMAGE_SIZE) != (uint32_t)len) return FC_ERR_SIZE;
   /* CRC over the image with the CRC field read as zero. */
   uint32_t crc = 0xffffffffu;
@@ -107,7 +111,7 @@ int fc__load_common(fc_container_t *c, const uint8_t *img, size_t len, uint32_t 
   if ((crc ^ 0xffffffffu) != rd32(img + H_CRC)) return FC_ERR_CHECKSUM;
   uint32_t n = (uint32_t)len;
   uint32_t code_off = rd32(img + H_CODE_OFF), code_size = rd32(img + H_CODE_SIZE);
-  if (code_off % 4u != 0 || code_off < HEADER_SIZE || !within(n, code_off, code_size, 1)) return FC_ERR_FORMAT;
+  if (code_off % 4u != 0 || code_off < header_size || !within(n, code_off, code_size, 1)) return FC_ERR_FORMAT;
   if (code_size == 0 || code_size % unit != 0) return FC_ERR_FORMAT;
   uint32_t entry = rd32(img + H_ENTRY);
   if (entry >= code_size || entry % unit != 0) return FC_ERR_FORMAT;
@@ -158,6 +162,7 @@ int fc__load_common(fc_container_t *c, const uint8_t *img, size_t len, uint32_t 
   c->nhelpers = nhelpers;
   c->nregs = nregs;
   c->mem_base = next;
+  c->mem_len = header_size == SIZED_HEADER_SIZE ? rd32(img + H_MEM_LEN) : FC_ANY_CONTEXT_LEN;
   c->loaded = 1;
   return FC_OK;
 }

@@ -216,6 +216,9 @@ int fc_run(fc_container_t *c, void *ctx, size_t ctx_len, uint64_t *r0) {
   /* Every region lies in [0x10000, 0xf0000000): the loader checks the sections, this the context
    * (the interpreter's 32-bit address test relies on it). */
   if (ctx != 0 && ctx_len > 0xf0000000u - c->mem_base) return FC_ERR_LIMIT;
+  /* Code specialised for one context length has accesses proven only for that length: with any
+   * other it must not start. No context is a context of length 0 (r2 = 0). */
+  if (c->mem_len != FC_ANY_CONTEXT_LEN && (ctx != 0 ? (uint32_t)ctx_len : 0u) != c->mem_len) return FC_ERR_CONTEXT;
   return c->run_fn(c, ctx, ctx_len, r0);
 }
 

@@ -8,7 +8,8 @@
  * (one line; `insns` = instructions executed between entering and leaving the generated code or
  * the interpreter's loop, from the exact counter). Refused containers report
  * `R <i> status=<n> refused` with the FC_ERR_* code and no run; a bytecode instruction refusal is
- * preceded by `X <i> slot=<n>`. What the program printed (helper printf) comes before its R line
+ * preceded by `X <i> slot=<n>`. A run fc_run refuses (FC_ERR_LIMIT, FC_ERR_CONTEXT: a context
+ * length the image was not compiled for) gets the full line with that status and insns=0. What the program printed (helper printf) comes before its R line
  * as `O <i> <hex bytes>` (hex keeps newlines out of the report; at most OUT_CAP bytes, then
  * `O <i> truncated`).
  *
