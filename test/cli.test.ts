@@ -155,6 +155,15 @@ describe('compile', () => {
     expect(readFileSync(join(tmp, 'my-img.c'), 'utf8')).toMatch(/const uint8_t my_img\[\d+\]/);
     expect(readFileSync(join(tmp, 'my-img.h'), 'utf8')).toMatch(/extern const uint8_t my_img\[\];/);
   });
+  it('specialises a Thumb image for one context length with --mem-size', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { readImage } = await import('../backends/thumb/image.js');
+    expect(femtojit(['compile', prog(), '--target', 'thumb', '--mem-size', '16', '-o', join(tmp, 'sized.img')]).status).toBe(0);
+    expect(readImage(new Uint8Array(readFileSync(join(tmp, 'sized.img')))).memLength).toBe(16);
+    expect(readImage(new Uint8Array(readFileSync(join(tmp, 'c.img')))).memLength).toBeUndefined();
+    expect(femtojit(['compile', prog(), '--target', 'wasm', '--mem-size', '16', '--emit', 'wat']).stderr).toMatch(/wasm has no --mem-size/);
+    expect(femtojit(['compile', prog(), '--target', 'thumb', '--mem-size', 'x', '-o', join(tmp, 'x.img')]).status).toBe(64);
+  });
   it('refuses bad targets, forms and binary output to a terminal', () => {
     expect(femtojit(['compile', prog()]).status).toBe(64);
     expect(femtojit(['compile', prog(), '--target', 'x86']).stderr).toMatch(/unknown target 'x86'/);
