@@ -54,6 +54,9 @@ const stateRef = (off: number): string => `[sp, #0x${off.toString(16)}]`;
 const MEM = 1;
 const CNT1 = regionField(MEM, REGION.CNT);
 const HOST = regionField(MEM, REGION.HOST);
+/** cnt[2]: the two byte loads of WALK are tested once, as one 2-byte range (checks.ts groupAccesses). */
+const CNT2 = regionField(MEM, REGION.CNT + 4);
+const DELTA = regionField(MEM, REGION.DELTA);
 
 // Sums the context's bytes through a checked 64-bit pointer (clang's shape for a pointer walk).
 const WALK = `b0:
@@ -72,15 +75,26 @@ b2:
   ret ; @10`;
 
 describe('region words across a loop', () => {
-  it('loads the count and the host once on the way into the loop, never inside it', () => {
+  it('loads the count and the delta once on the way into the loop, never inside it', () => {
     const l = lower(WALK);
+    const inLoop = l.block(1).map((x) => x.text).join('\n');
+    for (const w of [CNT1, CNT2, HOST, DELTA]) expect(inLoop).not.toContain(stateRef(w));
+    // ...and the loop still checks the accesses (once, for both: one range of 2 bytes) and reads
+    // through the delta (the branch on r2 != 0 uses the flags of the decrement: no second compare).
+    expect(l.block(1).filter((x) => x.mnemonic.startsWith('cmp'))).toHaveLength(1);
+    expect(l.block(1).filter((x) => x.mnemonic.startsWith('ldrb'))).toHaveLength(2);
+    const entry = l.block(0).map((x) => x.text).join('\n');
+    expect(entry).toContain(stateRef(CNT2));
+    expect(entry).toContain(stateRef(DELTA));
+  });
+
+  it('loads the count and the host of single checks the same way', () => {
+    // Two accesses through different bases: no group, each checked against cnt[1].
+    const l = lower(WALK.replace('r5 = load.u8 r3+1 [check mem]', 'r5 = load.u8 r1+1 [check mem]'));
     const inLoop = l.block(1).map((x) => x.text).join('\n');
     expect(inLoop).not.toContain(stateRef(CNT1));
     expect(inLoop).not.toContain(stateRef(HOST));
-    // ...and the loop still checks both accesses against the count and reads through the host
-    // (the branch on r2 != 0 uses the flags of the decrement: no third compare).
     expect(l.block(1).filter((x) => x.mnemonic.startsWith('cmp'))).toHaveLength(2);
-    expect(l.block(1).filter((x) => x.mnemonic.startsWith('ldrb'))).toHaveLength(2);
     const entry = l.block(0).map((x) => x.text).join('\n');
     expect(entry).toContain(stateRef(CNT1));
     expect(entry).toContain(stateRef(HOST));
@@ -89,7 +103,7 @@ describe('region words across a loop', () => {
   it('reloads what a block in the loop overwrites (a helper call forgets the cache)', () => {
     const l = lower(WALK.replace('  r3 = add.64 r3, 2 ; @7', '  r3 = add.64 r3, 2 ; @7\n  call 5 ; @7'));
     const inLoop = l.block(1).map((x) => x.text).join('\n');
-    expect(inLoop).toContain(stateRef(CNT1));
+    expect(inLoop).toContain(stateRef(CNT2));
   });
 });
 

@@ -328,37 +328,44 @@ function logic64(e: Emitter, bin: 'and' | 'or' | 'xor', dst: Reg, a: Reg, b: Ope
 
 /**
  * a * b mod 2^64 = UMULL(a.lo, b.lo) + ((a.lo * b.hi + a.hi * b.lo) << 32): the cross terms of
- * upper halves known to be 0 vanish (two zero-extended values need the UMULL alone), and an upper
- * half of -1 (a negative immediate) subtracts a.lo. Operands without homes come into fixed
- * scratch registers: r11 = a.lo, r10 = b.lo, r12 = a.hi (then the product's upper half), lr = the
- * cross terms.
+ * upper halves known to be 0 vanish (two zero-extended values need the UMULL alone), an upper
+ * half of -1 subtracts a.lo and one that is a power of two is a shift. lr accumulates the cross
+ * terms; operands without homes take scratch registers in the usual order (r12 first), so that a
+ * multiply in a loop leaves the cache registers r10/r11 alone where it can.
  */
 function mul64(e: Emitter, dst: Reg, a: Reg, b: Operand): void {
   const ah = e.kv(a, 1);
   const bh = operandKnown(e, b, 1);
   e.scope(() => {
-    for (const r of [10, 11, 12, LR]) e.take(r);
-    // The register holding a half: its home, or `into` loaded with its value.
-    const val = (r: Reg, half: 0 | 1, into: number): number =>
+    e.take(LR);
+    // The register holding a half: its home, or a scratch loaded with its value.
+    const val = (r: Reg, half: 0 | 1, into?: number): number =>
       (e.kv(r, half) === undefined ? e.home(r, half) : undefined) ?? e.read(r, half, into);
-    const al = val(a, 0, 11);
-    const bl = isImm(b) ? (e.emit(E.loadConst(10, b.imm | 0)), 10) : val(b.reg, 0, 10);
+    const al = val(a, 0);
+    const bl = isImm(b) ? e.constReg(b.imm | 0, true) : val(b.reg, 0);
     let x = false;
-    if (bh === -1 && isImm(b)) {
+    if (bh === -1) {
       e.emit(E.rsbImm(LR, al, 0));
       x = true;
+    } else if (bh !== undefined && bh !== 0 && (bh & (bh - 1)) === 0) {
+      const k = 31 - Math.clz32(bh);
+      e.emit(k === 0 ? E.mov(LR, al) : E.lslImm(LR, al, k));
+      x = true;
     } else if (bh !== 0) {
-      const bhr = isImm(b) ? (e.emit(E.loadConst(LR, bh as number)), LR) : val(b.reg, 1, LR);
+      const bhr = bh !== undefined ? (e.emit(E.loadConst(LR, bh)), LR) : val((b as { reg: number }).reg, 1, LR);
       e.emit(E.mul(LR, al, bhr));
       x = true;
     }
+    let ahr: number | undefined;
     if (ah !== 0) {
-      const ahr = val(a, 1, 12);
+      ahr = val(a, 1);
       e.emit(x ? E.mla(LR, ahr, bl, LR) : E.mul(LR, ahr, bl));
       x = true;
     }
-    const dl = e.home(dst, 0) ?? 11;
-    const dh = (e.live(dst, 1) ? e.home(dst, 1) : undefined) ?? 12;
+    // The product's halves: homes, else scratch operands that are dead by now (UMULL may overwrite its inputs).
+    const spare = (r: number | undefined): number | undefined => (r !== undefined && e.isScratch(r) && r !== LR ? r : undefined);
+    const dl = e.home(dst, 0) ?? spare(al) ?? e.tmp();
+    const dh = (e.live(dst, 1) ? e.home(dst, 1) : undefined) ?? (spare(ahr) !== dl ? spare(ahr) : undefined) ?? e.tmp();
     e.emit(E.umull(dl, dh, al, bl));
     if (x) e.emit(E.add(dh, dh, LR));
     e.commit(dst, 0, dl);

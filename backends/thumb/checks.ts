@@ -16,10 +16,11 @@ import type { DataSection } from '../../compiler/program.js';
 import { STACK_SIZE } from '../../runtime/layout.js';
 import { layoutRegions } from '../../runtime/regions.js';
 import { INFO_HAS_ADDR, INFO_WRITE, OFF, REGION, regionField, sizeClass, STATUS } from './abi.js';
+import type { Label } from './asm-buffer.js';
 import type { SharedLabels } from './calls.js';
 import * as E from './encode.js';
 import { dpImmOr, ldrState, LR, strState, type Emitter } from './emitter.js';
-import { knownHalf, type KnownState } from './known.js';
+import { knownHalf, transfer as knownTransfer, type KnownState } from './known.js';
 import { successors } from './regalloc.js';
 
 export interface RegionInfo {
@@ -39,6 +40,16 @@ export interface Addr {
 }
 
 export type MemInst = Extract<Inst, { op: 'load' | 'store' | 'atomic' }>;
+
+/**
+ * An unproven access's part in a group of accesses through one unmodified base in a block
+ * (lower.ts): the first tests the union of their ranges once, in the region `region`, and
+ * branches to `slow` (the whole group's code again with a check per access) when the test fails;
+ * after it, every access of the group is translated as a proven one.
+ */
+export type GroupRole =
+  | { kind: 'lead'; region: number; at: number; size: 1 | 2 | 4 | 8; slow: Label; onBranch: (cached: Array<[number, number]>) => void }
+  | { kind: 'member'; region: number };
 
 const R10 = 10;
 const UNKNOWN = -1;
@@ -258,12 +269,38 @@ export function foldAddress(e: Emitter, ctx: RegionContext, add: Extract<Inst, {
  * check goes to a cold stub that looks the address up (or faults), performs the access there,
  * restores the cached words and resumes after the access: the hot path has no join.
  */
-function access(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number, perform: (a: Addr) => void, via?: Via): void {
+function access(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number, perform: (a: Addr) => void, via?: Via, group?: GroupRole): void {
   const { base, off, access: verdict } = inst;
   const size = inst.size;
   const write = inst.op !== 'load';
   e.scope(() => {
     e.take(12);
+    if (group !== undefined) {
+      const region = ctx.regions[group.region];
+      if (group.kind === 'lead') {
+        // (ea + at - vbase) <u cnt[size] covers every access of the group (lower.ts groupAccesses).
+        emitSubConst(e, raw(e, base, 0, 12), region.vbase, group.at);
+        e.emit(E.cmp(12, e.cacheWord(regionField(region.index, REGION.CNT + 4 * sizeClass(group.size)))));
+        const hiKnown = e.kv(base, 1);
+        if (hiKnown === undefined && !upperHalfZero(ctx, inst, region)) {
+          e.scope(() => {
+            const t = e.take(LR);
+            e.emit(E.sbcsImm(t, raw(e, base, 1, t), 0));
+          });
+        }
+        e.buf.bcond(hiKnown !== undefined && hiKnown !== 0 ? 'al' : 'hs', group.slow);
+        group.onBranch(e.cachedState());
+      }
+      const delta = e.cacheWord(regionField(region.index, REGION.DELTA));
+      const lo = raw(e, base, 0, 12);
+      if (off === 0 && size !== 8) {
+        perform({ rn: delta, rm: lo, off: 0 });
+        return;
+      }
+      e.emit(E.add(12, delta, lo));
+      perform(fitOffset(e, { rn: 12, off }, size));
+      return;
+    }
     // Within the current frame: r10 - 512 <= ea and ea + size <= r10, whatever the call depth.
     if (base === R10 && ((off >= -512 && off + size <= 0) || (verdict.verdict === 'proven' && verdict.region === 'stack'))) {
       const fp = e.cacheWord(OFF.FP_PHYS);
@@ -342,6 +379,72 @@ function access(e: Emitter, ctx: AccessContext, inst: MemInst, guess: number, pe
   });
 }
 
+/** Accesses of one block checked together (`GroupRole`): instruction indices and the union test. */
+export interface AccessGroup {
+  first: number;
+  last: number;
+  region: number;
+  /** The union test checks `size` bytes from base + `at`, which hold every access's bytes. */
+  at: number;
+  size: 1 | 2 | 4 | 8;
+}
+
+const UNION_SIZES: ReadonlyArray<1 | 2 | 4 | 8> = [1, 2, 4, 8];
+
+/**
+ * Unproven loads and stores of a block through one base that nothing between them modifies, in
+ * one region, whose bytes lie within 8 bytes of each other: each group (two accesses or more, by
+ * instruction index) is tested once (`GroupRole`). Groups do not overlap, and their spans hold
+ * only instructions that keep the cache registers (`usable`) and no other unproven access.
+ */
+export function groupAccesses(
+  ctx: RegionContext, insts: readonly Inst[], guess: Int16Array, known: KnownState, original: readonly Inst[],
+  opts: { usable: (inst: Inst) => boolean; transfer: (s: Int16Array, inst: Inst) => void },
+): Map<number, AccessGroup> {
+  const out = new Map<number, AccessGroup>();
+  let open: { base: Reg; region: number; members: number[]; lo: number; hi: number } | undefined;
+  const close = (): void => {
+    if (open !== undefined && open.members.length > 1) {
+      const size = UNION_SIZES.find((z) => z >= (open as { hi: number; lo: number }).hi - (open as { lo: number }).lo) as 1 | 2 | 4 | 8;
+      const g: AccessGroup = { first: open.members[0], last: open.members[open.members.length - 1], region: open.region, at: open.hi - size, size };
+      for (const i of open.members) out.set(i, g);
+    }
+    open = undefined;
+  };
+  insts.forEach((inst, i) => {
+    const unproven = (inst.op === 'load' || inst.op === 'store' || inst.op === 'atomic') && inst.access.verdict !== 'proven';
+    if (unproven) {
+      const mem = inst as MemInst;
+      const named = mem.access.region !== undefined ? ctx.byName.get(mem.access.region) : undefined;
+      const g = mem.base < guess.length ? guess[mem.base] : -1;
+      const idx = named ?? (g >= 0 ? g : undefined);
+      const region = idx !== undefined ? ctx.regions[idx] : undefined;
+      const hiKnown = knownHalf(known, mem.base, 1);
+      const ok = mem.op !== 'atomic' && mem.base !== R10 && opts.usable(inst) && region !== undefined &&
+        (mem.op === 'load' || region.writable) && (hiKnown === undefined || hiKnown === 0);
+      if (!ok || idx === undefined) close();
+      else {
+        const lo = Math.min(open?.lo ?? mem.off, mem.off);
+        const hi = Math.max(open?.hi ?? mem.off + mem.size, mem.off + mem.size);
+        if (open !== undefined && open.base === mem.base && open.region === idx && hi - lo <= 8) {
+          open.members.push(i);
+          open.lo = lo;
+          open.hi = hi;
+        } else {
+          close();
+          open = { base: mem.base, region: idx, members: [i], lo: mem.off, hi: mem.off + mem.size };
+        }
+        // A load into its own base ends the group with it.
+        if (mem.op === 'load' && mem.dst === mem.base) close();
+      }
+    } else if (!opts.usable(inst) || ('dst' in inst && open !== undefined && inst.dst === open.base)) close();
+    opts.transfer(guess, inst);
+    knownTransfer(known, original[i] ?? inst);
+  });
+  close();
+  return out;
+}
+
 /**
  * Whether the code of a memory access reads its base register's upper half (in line or in its slow
  * path): only checks do, and not when the half is known or the verifier proved it 0. Mirrors
@@ -406,7 +509,7 @@ function single(e: Emitter, a: Addr): Addr {
   return { rn: 12, off: 0 };
 }
 
-export function lowerLoad(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'load' }>, guess: number, via?: Via): void {
+export function lowerLoad(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'load' }>, guess: number, via?: Via, group?: GroupRole): void {
   const { dst, size } = inst;
   const op = LOAD_OP[`${inst.signed ? 's' : 'u'}${size}`];
   const halves: Array<0 | 1> = size === 8 && !inst.hiDead && e.live(dst, 1) ? [0, 1] : [0];
@@ -422,7 +525,7 @@ export function lowerLoad(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { 
         if (h === undefined) e.commit(dst, half, t);
       });
     }
-  }, via);
+  }, via, group);
   if (size === 8 || inst.hiDead) return;
   e.scope(() => {
     if (d === LR) e.take(LR);
@@ -435,7 +538,7 @@ export function lowerLoad(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { 
   });
 }
 
-export function lowerStore(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'store' }>, guess: number, via?: Via): void {
+export function lowerStore(e: Emitter, ctx: AccessContext, inst: Extract<Inst, { op: 'store' }>, guess: number, via?: Via, group?: GroupRole): void {
   const v = inst.value;
   access(e, ctx, inst, guess, (a0) => {
     const a = inst.size === 8 ? single(e, a0) : a0;
@@ -450,7 +553,7 @@ export function lowerStore(e: Emitter, ctx: AccessContext, inst: Extract<Inst, {
         });
       }
     });
-  }, via);
+  }, via, group);
 }
 
 type AtomicInst = Extract<Inst, { op: 'atomic' }>;

@@ -196,6 +196,12 @@ export class Emitter {
     }
   }
 
+  /** Takes the cache registers to hold `words` without loading them (code jumped to from where they did). */
+  assume(words: ReadonlyArray<readonly [number, number]>): void {
+    this.cached.clear();
+    for (const [r, off] of words) this.cached.set(r, off);
+  }
+
   /** The part of `words` the cache registers do not hold now. */
   lacking(words: ReadonlyMap<number, number>): Map<number, number> {
     return new Map([...words].filter(([r, off]) => this.cached.get(r) !== off));

@@ -10,10 +10,10 @@
 // `readsBaseHi` decides for memory bases). A helper call reads the r1-r5 halves not known there
 // (it stores known ones itself), a local call reads r1-r9 (the callee knows nothing), `ret` the r0
 // halves not known there (it writes known ones itself).
-import type { Inst, IrFunction, Terminator } from '../../compiler/ir/ir.js';
+import type { Inst, IrFunction, IrModule, Operand, Terminator } from '../../compiler/ir/ir.js';
 import type { MemInst } from './checks.js';
 import { knownHalf, KnownHalves, readsOf, transfer, type KnownState } from './known.js';
-import { halfKey, successors } from './regalloc.js';
+import { halfKey, naturalLoops, successors } from './regalloc.js';
 
 /** Decides whether a memory access's code reads its base's upper half, given what is known there. */
 export type BaseHiReader = (inst: MemInst, known: KnownState, guess: number) => boolean;
@@ -245,4 +245,210 @@ export function addressFolds(fn: IrFunction, known: KnownHalves, guesses: GuessF
     }
   });
   return out;
+}
+
+// ---- copies sunk out of loops ----
+
+type DefInst = Extract<Inst, { dst: number }>;
+
+/** Registers (whole) an instruction reads as the IR defines it; calls read the argument registers. */
+function regReads(inst: Inst): number[] {
+  if (inst.op === 'call' || inst.op === 'calllocal') return [1, 2, 3, 4, 5];
+  if (inst.op === 'callx') return [1, 2, 3, 4, 5, inst.reg];
+  return [...new Set(readsOf(inst).map(([r]) => r))];
+}
+
+function regTermReads(t: Terminator): number[] {
+  if (t.op === 'ret') return [0];
+  if (t.op !== 'br') return [];
+  return [t.a, ...('reg' in t.b ? [t.b.reg] : [])].filter((r) => r !== R10);
+}
+
+/** Whole registers live on entry to each block (a read of either half counts). */
+function liveRegs(fn: IrFunction, isEntry: boolean): Array<Set<number>> {
+  const n = fn.blocks.length;
+  const liveIn: Array<Set<number>> = fn.blocks.map(() => new Set());
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let bi = n - 1; bi >= 0; bi--) {
+      const b = fn.blocks[bi];
+      const live = new Set<number>();
+      for (const s of successors(b.term)) if (s >= 0 && s < n) for (const r of liveIn[s]) live.add(r);
+      for (const r of regTermReads(b.term)) live.add(r);
+      for (let i = b.insts.length - 1; i >= 0; i--) {
+        const inst = b.insts[i];
+        const d = defined(inst);
+        if (d !== undefined) live.delete(d);
+        for (const r of regReads(inst)) live.add(r);
+      }
+      if (live.size !== liveIn[bi].size || [...live].some((r) => !liveIn[bi].has(r))) {
+        liveIn[bi] = live;
+        changed = true;
+      }
+    }
+  }
+  // The entry function's caller provides r1 and r2 (nothing to sink into block 0 anyway).
+  if (isEntry && n > 0) liveIn[0].add(1), liveIn[0].add(2);
+  return liveIn;
+}
+
+/** `inst` with its reads of register `from` reading `to` instead (its destination unchanged). */
+function renameReads<T extends Inst | Terminator>(inst: T, from: number, to: number): T {
+  const r = (x: number): number => (x === from ? to : x);
+  const op = (b: Operand): Operand => ('reg' in b && b.reg === from ? { reg: to } : b);
+  const i = inst as Inst | Terminator;
+  switch (i.op) {
+    case 'mov':
+    case 'neg':
+    case 'ext':
+    case 'bswap':
+      return { ...i, src: r(i.src) } as T;
+    case 'bin':
+      return { ...i, a: r(i.a), b: op(i.b) } as T;
+    case 'load':
+      return { ...i, base: r(i.base) } as T;
+    case 'store':
+      return { ...i, base: r(i.base), value: op(i.value) } as T;
+    case 'br':
+      return { ...i, a: r(i.a), b: op(i.b) } as T;
+    default:
+      return inst;
+  }
+}
+
+/** True when `inst`'s upper half is 0 whatever its operands (a 32-bit result, zero-extended). */
+function zeroExtends(inst: DefInst): boolean {
+  switch (inst.op) {
+    case 'const':
+      return inst.hi === 0;
+    case 'mov':
+    case 'neg':
+    case 'bin':
+      return inst.w === 32;
+    case 'ext':
+      return inst.w === 32 || !inst.signed;
+    case 'bswap':
+      return inst.bits !== 64;
+    case 'load':
+      return !inst.signed && inst.size !== 8;
+    default:
+      return false;
+  }
+}
+
+const SINKABLE_DEF: ReadonlySet<Inst['op']> = new Set(['const', 'mov', 'bin', 'neg', 'ext', 'bswap', 'load']);
+const OPAQUE: ReadonlySet<Inst['op']> = new Set(['call', 'callx', 'calllocal', 'atomic']);
+
+/**
+ * One copy `d = mov s` of block `bi` (at `j`) turned around: the last definition of `s` before it
+ * computes `d` instead, the reads of `s` after that read `d`, and `s = mov d` moves to the start of
+ * the successors where `s` is live (each of which has this block as its only predecessor) or
+ * disappears. A loop whose body ends with `w6 = w5` (the value computed this iteration becomes next
+ * iteration's operand) so pays for the copy once, on the way out. Undefined when it does not apply.
+ */
+function sinkOne(
+  fn: IrFunction, bi: number, j: number, preds: number[][], liveIn: Array<Set<number>>, carry: (from: Inst, to: Inst) => Inst,
+): IrFunction | undefined {
+  const b = fn.blocks[bi];
+  const c = b.insts[j];
+  if (c.op !== 'mov') return undefined;
+  const d = c.dst;
+  const s = c.src;
+  if (d === s || s === R10 || d === R10) return undefined;
+  let i = j - 1;
+  while (i >= 0 && defined(b.insts[i]) !== s) {
+    const x = b.insts[i];
+    if (OPAQUE.has(x.op) || defined(x) === d || regReads(x).includes(d)) return undefined;
+    i--;
+  }
+  if (i < 0) return undefined;
+  const def = b.insts[i] as DefInst;
+  if (!SINKABLE_DEF.has(def.op)) return undefined;
+  if (c.w === 32 && !c.hiDead && !zeroExtends(def)) return undefined;
+  if (def.hiDead && c.w === 64 && !c.hiDead) return undefined;
+  const insts = b.insts.slice();
+  const hiDead = c.hiDead === true && def.hiDead === true;
+  const { hiDead: _drop, ...rest } = def;
+  void _drop;
+  insts[i] = carry(def, { ...rest, dst: d, ...(hiDead ? { hiDead: true } : {}) } as Inst);
+  for (let k = i + 1; k < j; k++) insts[k] = carry(insts[k], renameReads(insts[k], s, d));
+  // After the copy: reads of s read d until s is overwritten (the copy is then dead) or d is
+  // (the copy cannot move past that).
+  let term = b.term;
+  let dead = false;
+  for (let k = j + 1; k < insts.length && !dead; k++) {
+    const x = insts[k];
+    if (OPAQUE.has(x.op)) return undefined;
+    insts[k] = carry(x, renameReads(x, s, d));
+    const w = defined(x);
+    if (w === d) return undefined;
+    if (w === s) dead = true;
+  }
+  if (!dead) {
+    if (b.term.op === 'ret' && s === 0) return undefined;
+    term = renameReads(b.term, s, d);
+  }
+  insts.splice(j, 1);
+  const blocks = fn.blocks.slice();
+  blocks[bi] = { ...b, insts, term };
+  if (!dead) {
+    const copy = carry(c, { op: 'mov', pc: c.pc, dst: s, w: 64, src: d, ...(def.hiDead ? { hiDead: true } : {}) });
+    for (const t of new Set(successors(b.term))) {
+      if (t < 0 || t >= fn.blocks.length || !liveIn[t].has(s)) continue;
+      if (t === 0 || preds[t].length !== 1 || preds[t][0] !== bi) return undefined;
+      const tb = blocks[t];
+      const at = tb.insts.length > 0 && tb.insts[0].op === 'budget' ? 1 : 0;
+      blocks[t] = { ...tb, insts: [...tb.insts.slice(0, at), copy, ...tb.insts.slice(at)] };
+    }
+  }
+  return { ...fn, blocks };
+}
+
+/**
+ * Copies turned around and moved out of their blocks (`sinkOne`), where that takes them off a
+ * loop's path: only copies in loops, and only into successors outside the copy's innermost loop. `origin`
+ * maps each instruction of the result to where it came from in `m` (`f0.b2.5`, for listings): an
+ * instruction changed or moved keeps its source's place.
+ */
+export function sinkCopies(m: IrModule): { module: IrModule; origin: Map<Inst, string> } {
+  const origin = new Map<Inst, string>();
+  m.functions.forEach((f, fi) => f.blocks.forEach((b, bi) => b.insts.forEach((inst, ii) => origin.set(inst, `f${fi}.b${bi}.${ii}`))));
+  const carry = (from: Inst, to: Inst): Inst => {
+    const at = origin.get(from);
+    if (at !== undefined && from !== to) origin.set(to, at);
+    return to;
+  };
+  const module: IrModule = {
+    ...m,
+    functions: m.functions.map((f, fi) => {
+      let fn = f;
+      const loops = naturalLoops(fn);
+      const inLoop = (b: number): Array<Set<number>> => loops.filter((l) => l.body.has(b)).map((l) => l.body);
+      for (let budget = 64; budget > 0; budget--) {
+        const preds: number[][] = fn.blocks.map(() => []);
+        fn.blocks.forEach((b) => {
+          for (const t of new Set(successors(b.term))) if (t >= 0 && t < fn.blocks.length) preds[t].push(b.id);
+        });
+        const liveIn = liveRegs(fn, fi === 0);
+        let next: IrFunction | undefined;
+        search: for (const b of fn.blocks) {
+          const around = inLoop(b.id);
+          if (around.length === 0) continue;
+          for (let j = 0; j < b.insts.length; j++) {
+            const cand = sinkOne(fn, b.id, j, preds, liveIn, carry);
+            if (cand === undefined) continue;
+            // Worth it only when every copy it places leaves the innermost loop around the block.
+            const placed = cand.blocks.filter((nb, k) => k !== b.id && nb.insts.length > fn.blocks[k].insts.length).map((nb) => nb.id);
+            if (placed.some((t) => around.every((body) => body.has(t)))) continue;
+            next = cand;
+            break search;
+          }
+        }
+        if (next === undefined) break;
+        fn = next;
+      }
+      return fn;
+    }),
+  };
+  return { module, origin };
 }

@@ -6,7 +6,7 @@
 // words, halves moving between the homes of different loops). The code is position independent: data
 // addresses come from the run state's region table, runtime routines from its function pointers.
 // The image entry is at offset 0; abi.ts and IMAGE.md give the contract with the device runtime.
-import type { Block, Inst, IrModule, Terminator } from '../../compiler/ir/ir.js';
+import type { Block, Inst, IrFunction, IrModule, Terminator } from '../../compiler/ir/ir.js';
 import type { ProgramFacts } from '../../compiler/verify/facts.js';
 import { MAX_REGIONS, OFF, slotOf } from './abi.js';
 import type { Label } from './asm-buffer.js';
@@ -15,15 +15,15 @@ import { lowerBin, lowerBswap, lowerCompare, lowerConst, lowerExt, lowerMov, low
 import { emitCalleeEntry, emitShared, lowerHelperCall, lowerLocalCall, sharedLabels, type SharedLabels } from './calls.js';
 import {
   emitLookup, foldAddress, lowerAtomic, lowerLoad, lowerStore, readsBaseHi, regionLayout, RegionGuess, regionsByName,
-  type AccessContext, type MemInst, type RegionInfo, type Via,
+  groupAccesses, type AccessContext, type AccessGroup, type GroupRole, type MemInst, type RegionInfo, type Via,
 } from './checks.js';
 import * as E from './encode.js';
 import { dpImmOr, ldrState, strState, Emitter, LoweringError, type CacheUse } from './emitter.js';
 import { entryWords, type CacheWords } from './cache-flow.js';
 import { eliminable, knownHalf, KnownHalves, transfer as knownTransfer, type KnownState } from './known.js';
-import { addressFolds, deadDefinitions, deadUpperHalves, liveInHalves } from './liveness.js';
+import { addressFolds, deadDefinitions, deadUpperHalves, liveInHalves, sinkCopies } from './liveness.js';
 import { STACK_SIZE } from '../../runtime/layout.js';
-import { allocate, type Allocation } from './regalloc.js';
+import { allocate, naturalLoops, type Allocation } from './regalloc.js';
 
 export interface CodeMark {
   offset: number;
@@ -83,7 +83,8 @@ function withAddresses(m: IrModule): IrModule {
 
 /** `facts`: the verifier's facts the IR was built with, for offset ranges the IR does not carry. */
 export function lowerModule(source: IrModule, facts?: ProgramFacts): LoweredModule {
-  const m = withAddresses(source);
+  // Copies at the ends of loop bodies move to the loops' exits (liveness.ts sinkCopies).
+  const { module: m, origin } = sinkCopies(withAddresses(source));
   if (m.functions.length === 0) throw new LoweringError(`${m.origin}: the module has no functions`);
   if (m.data.length > MAX_REGIONS - 2) {
     throw new LoweringError(`${m.origin}: ${m.data.length} data sections; the device runtime holds at most ${MAX_REGIONS - 2}`);
@@ -128,19 +129,23 @@ export function lowerModule(source: IrModule, facts?: ProgramFacts): LoweredModu
     for (const inst of deadDefinitions(f, known[fi], guesses[fi], nregs, reader)) skipped.add(inst);
     for (const inst of addressFolds(f, known[fi], guesses[fi], nregs, reader)) folds.add(inst);
   });
+  const groupsOf = lowered.functions.map((f, fi) => loopSafeGroups(f, f.blocks.map((b, bi) =>
+    groupAccesses({ regions, byName, facts }, b.insts, guesses[fi].at(bi), known[fi].at(bi), m.functions[fi].blocks[bi].insts, {
+      usable: (inst) => keepsCache(inst) && !skipped.has(inst), transfer: (st, inst) => guesses[fi].transfer(st, inst),
+    })), byName, (bi) => guesses[fi].at(bi), (st, inst) => guesses[fi].transfer(st, inst)));
   const alloc = allocate(lowered, eliminable(known, nregs));
   // Two passes: the first records how blocks use the cache registers, the second lets loops keep
   // their region words in them (cache-flow.ts).
   const live = alloc.regions === undefined ? undefined : liveInHalves(lowered.functions[0], known[0], guesses[0], nregs, reader);
-  const first = emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds);
+  const first = emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, origin, groupsOf);
   const plan = lowered.functions.map((f, fi) => entryWords(f, first.uses[fi]));
-  return emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, plan).result;
+  return emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, origin, groupsOf, plan).result;
 }
 
 function emitModule(
   m: IrModule, lowered: IrModule, facts: ProgramFacts | undefined, regions: RegionInfo[], alloc: Allocation,
   known: KnownHalves[], guesses: RegionGuess[], live: Uint8Array[] | undefined, skipped: ReadonlySet<Inst>, folds: ReadonlySet<Inst>,
-  plan?: CacheWords[][],
+  origin: ReadonlyMap<Inst, string>, groupsOf: Array<Array<Map<number, AccessGroup>>>, plan?: CacheWords[][],
 ): { result: LoweredModule; uses: CacheUse[][] } {
   const e = new Emitter(alloc);
   const L = sharedLabels(e);
@@ -190,22 +195,54 @@ function emitModule(
       const s = guess.at(bi);
       const k = known[fi].at(bi);
       e.known = k;
-      let via: Via | undefined;
-      b.insts.forEach((inst, ii) => {
-        e.mark(inst.pc, `f${fi}.b${bi}.${ii}`);
+      // One instruction (also replayed in a group's cold path): returns the address fold it starts.
+      const lowerAt = (inst: Inst, ii: number, st: Int16Array, kn: KnownState, via: Via | undefined, role?: GroupRole): Via | undefined => {
         // Sequences that bind labels or call out leave nothing cached behind them.
         const plain = keepsCache(inst);
         if (!plain) e.forget();
         const next = b.insts[ii + 1];
         const fold = folds.has(inst) && inst.op === 'bin' && next !== undefined && (next.op === 'load' || next.op === 'store')
           ? foldAddress(e, ctx, inst, next) : undefined;
-        if (fold !== undefined) via = fold;
-        else if (!skipped.has(inst)) lowerInst(e, ctx, m, inst, s, fl, L, via);
-        if (fold === undefined) via = undefined;
+        if (fold === undefined && !skipped.has(inst)) lowerInst(e, ctx, m, inst, st, fl, L, via, role);
         if (!plain) e.forget();
-        guess.transfer(s, inst);
-        knownTransfer(k, original.blocks[bi].insts[ii]);
+        guess.transfer(st, inst);
+        knownTransfer(kn, original.blocks[bi].insts[ii]);
         e.release();
+        return fold;
+      };
+      const groups = groupsOf[fi][bi];
+      let via: Via | undefined;
+      let open: { g: AccessGroup; slow: Label; k: KnownState; s: Int16Array; branch: Array<[number, number]> } | undefined;
+      b.insts.forEach((inst, ii) => {
+        e.mark(inst.pc, origin.get(original.blocks[bi].insts[ii]) ?? `f${fi}.b${bi}.${ii}`);
+        const g = groups.get(ii);
+        let role: GroupRole | undefined;
+        if (g !== undefined && g.first === ii) {
+          const o = { g, slow: e.buf.label(`group_${inst.pc}`), k: k.slice(), s: s.slice(), branch: [] as Array<[number, number]> };
+          open = o;
+          role = { kind: 'lead', region: g.region, at: g.at, size: g.size, slow: o.slow, onBranch: (c) => void (o.branch = c) };
+        } else if (g !== undefined) role = { kind: 'member', region: g.region };
+        via = lowerAt(inst, ii, s, k, via, role);
+        if (open !== undefined && g !== undefined && g.last === ii) {
+          // The cold path: the group's instructions again, each access checked on its own (so a
+          // fault is the one the interpreter reports), then back with the hot path's cache words.
+          const o = open;
+          open = undefined;
+          const resume = e.buf.here(`group_end_${inst.pc}`);
+          e.flagsUnknown();
+          const end = new Map(e.cachedState());
+          e.addCold(() => {
+            e.buf.bind(o.slow);
+            e.assume(o.branch);
+            const kk = o.k.slice();
+            const ss = o.s.slice();
+            e.known = kk;
+            let v: Via | undefined;
+            for (let j = o.g.first; j <= o.g.last; j++) v = lowerAt(b.insts[j], j, ss, kk, v);
+            e.provide(end);
+            e.buf.b(resume);
+          });
+        }
       });
       e.mark(b.term.pc, `f${fi}.b${bi}.t`);
       lowerTerm(e, b.term, bi + 1 < f.blocks.length ? bi + 1 : undefined, labels, L, f.blocks.length, edge);
@@ -227,6 +264,48 @@ function emitModule(
     alloc,
   };
   return { result, uses };
+}
+
+/**
+ * The groups worth their union test inside loops: a loop's checks keep their region's words in
+ * r10/r11 across iterations only while every check in it wants the same words, so a group stays
+ * only where each unproven access of its region in its innermost loop belongs to a group of the
+ * same size (the union test uses the count of that size and the delta; a single check the count
+ * of its own size and the host).
+ */
+function loopSafeGroups(
+  f: IrFunction, groups: Array<Map<number, AccessGroup>>, byName: ReadonlyMap<string, number>,
+  guessAt: (b: number) => Int16Array, transfer: (s: Int16Array, inst: Inst) => void,
+): Array<Map<number, AccessGroup>> {
+  const loops = naturalLoops(f);
+  if (loops.length === 0) return groups;
+  // Innermost loop of each block: the smallest body holding it.
+  const inner = f.blocks.map((b) => loops.filter((l) => l.body.has(b.id)).sort((x, y) => x.body.size - y.body.size)[0]);
+  // Per loop and region: the group sizes, and whether an ungrouped unproven access uses it.
+  const wants = new Map<Set<number>, Map<number, Set<number>>>();
+  f.blocks.forEach((b, bi) => {
+    const loop = inner[bi];
+    if (loop === undefined) return;
+    const st = guessAt(bi);
+    b.insts.forEach((inst, ii) => {
+      if ((inst.op === 'load' || inst.op === 'store' || inst.op === 'atomic') && inst.access.verdict !== 'proven') {
+        const g = groups[bi].get(ii);
+        const guess = inst.base < st.length ? st[inst.base] : -1;
+        const region = g?.region ?? (inst.access.region !== undefined ? byName.get(inst.access.region) : undefined) ?? guess;
+        const per = wants.get(loop.body) ?? new Map<number, Set<number>>();
+        wants.set(loop.body, per);
+        const sizes = per.get(region) ?? new Set<number>();
+        per.set(region, sizes);
+        sizes.add(g === undefined ? -1 : g.size);
+      }
+      transfer(st, inst);
+    });
+  });
+  return groups.map((gs, bi) => {
+    const loop = inner[bi];
+    if (loop === undefined) return gs;
+    return new Map([...gs].filter(([, g]) => (wants.get(loop.body)?.get(g.region)?.size ?? 1) === 1));
+  });
 }
 
 const PURE: ReadonlySet<Inst['op']> = new Set(['mov', 'bin', 'neg', 'ext', 'bswap']);
@@ -252,7 +331,9 @@ function folded(e: Emitter, inst: Inst): boolean {
   return true;
 }
 
-function lowerInst(e: Emitter, ctx: AccessContext, m: IrModule, inst: Inst, guess: Int16Array, fl: FunctionLabels[], L: SharedLabels, via?: Via): void {
+function lowerInst(
+  e: Emitter, ctx: AccessContext, m: IrModule, inst: Inst, guess: Int16Array, fl: FunctionLabels[], L: SharedLabels, via?: Via, role?: GroupRole,
+): void {
   const g = (reg: number): number => (reg < guess.length ? guess[reg] : -1);
   if (folded(e, inst)) return;
   switch (inst.op) {
@@ -284,10 +365,10 @@ function lowerInst(e: Emitter, ctx: AccessContext, m: IrModule, inst: Inst, gues
       lowerBswap(e, inst);
       return;
     case 'load':
-      lowerLoad(e, ctx, inst, g(inst.base), via);
+      lowerLoad(e, ctx, inst, g(inst.base), via, role);
       return;
     case 'store':
-      lowerStore(e, ctx, inst, g(inst.base), via);
+      lowerStore(e, ctx, inst, g(inst.base), via, role);
       return;
     case 'atomic':
       lowerAtomic(e, ctx, inst, g(inst.base));
