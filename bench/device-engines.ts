@@ -10,11 +10,11 @@
 //   runtime/device-engine.ts).
 import { DEVICE_INTERP } from './device-interp.js';
 import { NATIVE_M4 } from './device-native.js';
-import { THUMB } from './device-thumb.js';
+import { THUMB, THUMB_GENERIC } from './device-thumb.js';
 import type { DeviceBenchEngine } from './device.js';
 
 /** Device baseline first; its instruction counts are what the others are divided by. */
-export const DEVICE_ENGINES: readonly DeviceBenchEngine[] = [NATIVE_M4, THUMB, DEVICE_INTERP];
+export const DEVICE_ENGINES: readonly DeviceBenchEngine[] = [NATIVE_M4, THUMB, THUMB_GENERIC, DEVICE_INTERP];
 
 /** Names in runtime/engine.ts's ENGINES that these engines measure (so the host phase skips them). */
-export const DEVICE_ENGINE_NAMES: ReadonlySet<string> = new Set(['thumb', 'fc-interp']);
+export const DEVICE_ENGINE_NAMES: ReadonlySet<string> = new Set(['thumb', 'thumb-generic', 'fc-interp']);

@@ -22,58 +22,70 @@ function answerOf(run: ThumbRun, program: Program, input: Uint8Array): bigint {
   return r.r0;
 }
 
-export const THUMB: DeviceBenchEngine = {
-  name: 'thumb',
-  description: 'femtojit Thumb-2 (runtime/engine.ts `thumb`): compileThumb with the verifier\'s facts, image run by the fc device runtime; instructions of the generated code per run',
-  family: 'ebpf',
-  unavailable: async () => missingBoardTools(),
-  async measureAll(jobs, ctx) {
-    const out: (DeviceOutcome | undefined)[] = jobs.map(() => undefined);
-    const runs: { at: number; program: Program; jitMs: number; analysisMs: number; codeBytes: number; job: ThumbJob }[] = [];
-    for (const [at, j] of jobs.entries()) {
-      const program = j.ebpf;
-      if (program === undefined) {
-        out[at] = { ok: false, reason: j.ebpfFailure ?? 'no BPF build' };
-        continue;
-      }
-      try {
-        // As for the Wasm JIT: the facts come from verifying the program once; the compile uses them.
-        const facts = thumbFacts(program, FIRMWARE_HELPERS);
-        const t0 = performance.now();
-        const c = compileThumb(program, facts);
-        const first = performance.now() - t0;
-        const jitMs = ctx.timing.compileRepeats <= 1 ? first : await medianMs(ctx.timing.compileRepeats, () => compileThumb(program, facts));
-        const analysisMs = await medianMs(ctx.timing.compileRepeats, () => thumbFacts(program, FIRMWARE_HELPERS));
-        runs.push({ at, program, jitMs, analysisMs, codeBytes: c.code.length, job: { image: c.image, mem: j.input, budget: BENCH_BUDGET } });
-      } catch (e) {
-        out[at] = { ok: false, reason: `compileThumb: ${message(e)}` };
-      }
-    }
-    // Every image twice, in one board session: the second run must repeat the first exactly.
-    let board: ThumbRun[] = [];
-    let boardError: string | undefined;
-    try {
-      board = await runThumbBatch(runs.flatMap((r) => [r.job, r.job]));
-    } catch (e) {
-      boardError = message(e);
-    }
-    runs.forEach((r, i) => {
-      if (boardError !== undefined) {
-        out[r.at] = { ok: false, reason: boardError };
-        return;
-      }
-      const [first, second] = [board[2 * i], board[2 * i + 1]];
-      try {
-        const checksum = answerOf(first, r.program, jobs[r.at].input);
-        const again = answerOf(second, r.program, jobs[r.at].input);
-        if (again !== checksum || second.insns !== first.insns) {
-          throw new Error(`the second run gave ${hex(again)} in ${second.insns} instructions, the first ${hex(checksum)} in ${first.insns}`);
+/**
+ * `sized`: the facts are for the run's context length, as the `thumb` engine compiles by default
+ * (the image then runs only with that length); otherwise for any length (one image for all).
+ */
+function thumbBenchEngine(name: string, sized: boolean): DeviceBenchEngine {
+  return {
+    name,
+    description: sized
+      ? 'femtojit Thumb-2 (runtime/engine.ts `thumb`, its default): compileThumb with the verifier\'s facts for the run\'s context length (an image the device runtime runs only with that length), run by the fc device runtime; instructions of the generated code per run'
+      : 'femtojit Thumb-2 with the verifier\'s facts for any context length (`prepareThumb(..., { specialize: false })`, `femtojit compile --target thumb` without --mem-size): one image for every length',
+    family: 'ebpf',
+    unavailable: async () => missingBoardTools(),
+    async measureAll(jobs, ctx) {
+      const out: (DeviceOutcome | undefined)[] = jobs.map(() => undefined);
+      const runs: { at: number; program: Program; jitMs: number; analysisMs: number; codeBytes: number; job: ThumbJob }[] = [];
+      for (const [at, j] of jobs.entries()) {
+        const program = j.ebpf;
+        if (program === undefined) {
+          out[at] = { ok: false, reason: j.ebpfFailure ?? 'no BPF build' };
+          continue;
         }
-        out[r.at] = { ok: true, measurement: { checksum, steps: first.steps, deviceInsns: first.insns, jitMs: r.jitMs, analysisMs: r.analysisMs, codeBytes: r.codeBytes } };
-      } catch (e) {
-        out[r.at] = { ok: false, reason: message(e) };
+        try {
+          // As for the Wasm JIT: the facts come from verifying the program once; the compile uses them.
+          const sizes = sized ? { memSize: j.input.length } : {};
+          const facts = thumbFacts(program, FIRMWARE_HELPERS, sizes);
+          const t0 = performance.now();
+          const c = compileThumb(program, facts);
+          const first = performance.now() - t0;
+          const jitMs = ctx.timing.compileRepeats <= 1 ? first : await medianMs(ctx.timing.compileRepeats, () => compileThumb(program, facts));
+          const analysisMs = await medianMs(ctx.timing.compileRepeats, () => thumbFacts(program, FIRMWARE_HELPERS, sizes));
+          runs.push({ at, program, jitMs, analysisMs, codeBytes: c.code.length, job: { image: c.image, mem: j.input, budget: BENCH_BUDGET } });
+        } catch (e) {
+          out[at] = { ok: false, reason: `compileThumb: ${message(e)}` };
+        }
       }
-    });
-    return out.map((o) => o ?? { ok: false, reason: 'not run' });
-  },
-};
+      // Every image twice, in one board session: the second run must repeat the first exactly.
+      let board: ThumbRun[] = [];
+      let boardError: string | undefined;
+      try {
+        board = await runThumbBatch(runs.flatMap((r) => [r.job, r.job]));
+      } catch (e) {
+        boardError = message(e);
+      }
+      runs.forEach((r, i) => {
+        if (boardError !== undefined) {
+          out[r.at] = { ok: false, reason: boardError };
+          return;
+        }
+        const [first, second] = [board[2 * i], board[2 * i + 1]];
+        try {
+          const checksum = answerOf(first, r.program, jobs[r.at].input);
+          const again = answerOf(second, r.program, jobs[r.at].input);
+          if (again !== checksum || second.insns !== first.insns) {
+            throw new Error(`the second run gave ${hex(again)} in ${second.insns} instructions, the first ${hex(checksum)} in ${first.insns}`);
+          }
+          out[r.at] = { ok: true, measurement: { checksum, steps: first.steps, deviceInsns: first.insns, jitMs: r.jitMs, analysisMs: r.analysisMs, codeBytes: r.codeBytes } };
+        } catch (e) {
+          out[r.at] = { ok: false, reason: message(e) };
+        }
+      });
+      return out.map((o) => o ?? { ok: false, reason: 'not run' });
+    },
+  };
+}
+
+export const THUMB = thumbBenchEngine('thumb', true);
+export const THUMB_GENERIC = thumbBenchEngine('thumb-generic', false);

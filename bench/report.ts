@@ -116,6 +116,8 @@ export const WASM = 'wasm';
 export const WASM_AOT = 'wasm-aot';
 export const CLANG_WASM = 'clang-wasm32';
 export const THUMB = 'thumb';
+/** Thumb images for any context length (`thumb` specialises each for the run's length). */
+export const THUMB_GENERIC = 'thumb-generic';
 export const DEVICE_INTERP = 'c-interp';
 
 export function formatNs(ns: number | undefined): string {
@@ -303,7 +305,7 @@ export function codeSizeTable(report: BenchReport): string {
   const bytes = (p: string, e: string): number | undefined => okRow(report, p, e)?.codeBytes;
   const cols: Column[] = [{ header: 'eBPF (v3)', value: (p) => formatCount(ebpfBytes(p)), summary: '' }];
   for (const e of withCode) {
-    const kind = e.name === THUMB ? 'code' : e.where === 'device' ? 'function' : 'module';
+    const kind = e.name === THUMB || e.name === THUMB_GENERIC ? 'code' : e.where === 'device' ? 'function' : 'module';
     cols.push({ header: `${e.name} ${kind}`, value: (p) => missingCell(report, p, e) ?? formatCount(bytes(p, e.name)), summary: '' });
   }
   const thumb = engineNamed(report, THUMB);
@@ -408,7 +410,8 @@ export function headlines(report: BenchReport): Headline[] {
     headlineOf(report, 'Wasm JIT vs clang wasm32 (same V8)', timeOf, WASM, CLANG_WASM, times("clang-19's time per run")),
     headlineOf(report, 'Wasm AOT -O vs clang wasm32', timeOf, WASM_AOT, CLANG_WASM, times("clang-19's time per run")),
     headlineOf(report, 'Wasm JIT vs native (gcc -O2)', timeOf, WASM, BASELINE, times("gcc's time per run")),
-    headlineOf(report, 'Thumb vs native Cortex-M4 (gcc -O2)', insnsOf, THUMB, DEVICE_BASELINE, times("gcc's instructions per run")),
+    headlineOf(report, 'Thumb vs native Cortex-M4 (gcc -O2)', insnsOf, THUMB, DEVICE_BASELINE, times("gcc's instructions per run (images for the run's context length)")),
+    headlineOf(report, 'Thumb, one image for any context length, vs native Cortex-M4', insnsOf, THUMB_GENERIC, DEVICE_BASELINE, times("gcc's instructions per run")),
     headlineOf(report, 'Thumb vs the C interpreter on the device', insnsOf, DEVICE_INTERP, THUMB, (v) => `${formatRatio(v)} fewer instructions than the interpreter`),
   ];
   const rates = report.programs

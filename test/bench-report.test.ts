@@ -139,8 +139,9 @@ describe('headline', () => {
     expect(h.get('Wasm JIT vs the reference interpreter')).toMatchObject({ text: '10.0× faster than the interpreter' });
     expect(h.get('Wasm JIT vs the reference interpreter')?.value).toBeCloseTo(10, 10);
     expect(h.get('Wasm JIT vs native (gcc -O2)')?.value).toBeCloseTo(2, 10);
-    expect(h.get('Thumb vs native Cortex-M4 (gcc -O2)')).toMatchObject({ text: "2.00× gcc's instructions per run" });
+    expect(h.get('Thumb vs native Cortex-M4 (gcc -O2)')).toMatchObject({ text: "2.00× gcc's instructions per run (images for the run's context length)" });
     expect(h.get('Thumb vs the C interpreter on the device')).toMatchObject({ text: '20.0× fewer instructions than the interpreter' });
+    expect(h.get('Thumb, one image for any context length, vs native Cortex-M4')?.text).toBe('not measured: no `thumb-generic` engine in this run');
     expect(h.get('Wasm JIT vs clang wasm32 (same V8)')?.text).toBe('not measured: `clang-wasm32`: clang-19: not installed');
     expect(h.get('Wasm JIT vs clang wasm32 (same V8)')?.value).toBeUndefined();
     expect(h.get('Wasm AOT -O vs clang wasm32')?.text).toBe('not measured: no `wasm-aot` engine in this run');
@@ -154,7 +155,7 @@ describe('headline', () => {
   it('says when a mean covers only some programs', () => {
     const partial: BenchReport = { ...report, results: report.results.filter((r) => !(r.program === 'beta' && r.engine === 'thumb')) };
     const h = headlines(partial).find((x) => x.label === 'Thumb vs native Cortex-M4 (gcc -O2)');
-    expect(h?.text).toBe("4.00× gcc's instructions per run (only 1 of 2 programs)");
+    expect(h?.text).toBe("4.00× gcc's instructions per run (images for the run's context length) (only 1 of 2 programs)");
   });
 });
 
