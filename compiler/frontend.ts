@@ -3,7 +3,7 @@
 // Both back ends and the engines call this instead of each re-deriving it.
 import { buildIr } from './ir/build.js';
 import type { IrModule } from './ir/ir.js';
-import { optimizeIr } from './ir/pipeline.js';
+import { buildOptimizedIr } from './ir/pipeline.js';
 import { classify, isInvalid } from './opcodes.js';
 import type { Program } from './program.js';
 import { analyze, type AnalysisRegion } from './verify/absint.js';
@@ -51,7 +51,6 @@ export function programFacts(program: Program, opts: FrontEndOptions = {}): Prog
 
 /** Program (+ facts, computed when not given) -> the IR a back end lowers. */
 export function frontEnd(program: Program, facts: ProgramFacts = programFacts(program), opts: FrontEndOptions = {}): IrModule {
-  const built = buildIr(program, facts);
-  // The builder's module is ours alone: the passes may rewrite it instead of a copy.
-  return opts.optimize === false ? built : optimizeIr(built, { consume: true, passes: opts.passes });
+  // The same as optimizeIr(buildIr(program, facts), { consume: true }), minus the builder's objects.
+  return opts.optimize === false ? buildIr(program, facts) : buildOptimizedIr(program, facts, { passes: opts.passes });
 }

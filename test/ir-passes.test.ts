@@ -6,9 +6,12 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDataFile } from '../compiler/datafile.js';
 import { buildIr } from '../compiler/ir/build.js';
-import { evalIr } from '../compiler/ir/eval.js';
+import { evalBin, evalCond, evalExt, evalIr } from '../compiler/ir/eval.js';
+import { BIN_NAMES, COND_NAMES, flatten, functionsOf, releaseFlat } from '../compiler/ir/flat.js';
+import { binPair, condPair, extPair, lastPair } from '../compiler/ir/passes/constfold.js';
+import { programFacts } from '../compiler/frontend.js';
 import type { IrModule } from '../compiler/ir/ir.js';
-import { DEFAULT_PASSES, IrPassError, JIT_PASSES, optimizeIr, PASSES } from '../compiler/ir/pipeline.js';
+import { buildOptimizedIr, DEFAULT_PASSES, IrPassError, JIT_PASSES, optimizeIr, PASSES } from '../compiler/ir/pipeline.js';
 import { mapFunctions } from '../compiler/ir/passes/util.js';
 import { parseIr, printIr } from '../compiler/ir/text.js';
 import { validateIr } from '../compiler/ir/validate.js';
@@ -194,5 +197,69 @@ describe('pipeline errors', () => {
     const bad = parseIr('function f (start 0) {\nb0:\n  jump b0 ; @0\n}');
     bad.functions[0].blocks[0].term = { op: 'jump', pc: 0, target: 3 };
     expect(() => optimizeIr(bad, { passes: ['copyprop'], validate: true })).toThrow(/invalid after pass 'copyprop':\n {2}function 0 \(f\) b0 terminator \(jump b3\): target b3 does not exist/);
+  });
+});
+
+describe('records (the passes\' working form)', () => {
+  const programs = cases(60);
+
+  it('flatten and back gives the module it was given, marks and coverage included', () => {
+    for (const c of programs) {
+      const m = optimizeIr(c.m);
+      const fm = flatten(m);
+      expect(printIr({ ...m, functions: functionsOf(fm) }), c.name).toBe(printIr(m));
+      releaseFlat(fm);
+    }
+    // hiDead false is kept as false (printIr shows only true).
+    const m = parseIr('function f (start 0) {\nb0:\n  r0 = const 0x1 ; @0\n  ret ; @1\n}');
+    const def = m.functions[0].blocks[0].insts[0] as { hiDead?: boolean };
+    def.hiDead = false;
+    const fm = flatten(m);
+    expect((functionsOf(fm)[0].blocks[0].insts[0] as { hiDead?: boolean }).hiDead).toBe(false);
+    releaseFlat(fm);
+  });
+
+  it('buildOptimizedIr is optimizeIr(buildIr(...)) without the builder\'s objects, with and without facts', () => {
+    let withFacts = 0;
+    for (const c of programs) {
+      const facts = programFacts(c.program);
+      if (facts.access.size > 0) withFacts++;
+      for (const passes of [DEFAULT_PASSES, JIT_PASSES, []]) {
+        const want = printIr(optimizeIr(buildIr(c.program, facts), { passes, consume: true }));
+        expect(printIr(buildOptimizedIr(c.program, facts, { passes })), c.name).toBe(want);
+      }
+      expect(printIr(buildOptimizedIr(c.program, undefined))).toBe(printIr(optimizeIr(buildIr(c.program))));
+    }
+    expect(withFacts).toBeGreaterThan(100);
+  });
+
+  it('constant folding\'s int32-pair arithmetic agrees with the evaluator', () => {
+    const edges = [0n, 1n, 2n, 7n, 31n, 32n, 33n, 63n, 64n, 0xffn, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x100000000n, 0x123456789abcdef0n,
+      0x7fffffffffffffffn, 0x8000000000000000n, 0xffffffff80000000n, 0xfffffffffffffffen, 0xffffffffffffffffn];
+    const pair = (v: bigint): [number, number] => [Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n))];
+    let checked = 0;
+    for (const a of edges) {
+      const [aLo, aHi] = pair(a);
+      for (const w of [32, 64] as const) {
+        for (const signed of [false, true]) {
+          for (const bits of [8, 16, 32] as const) {
+            extPair(signed, bits, w, aLo);
+            expect(lastPair(), `ext ${signed} ${bits} ${w} ${a}`).toBe(evalExt(signed, bits, w, a));
+          }
+        }
+        for (const b of edges) {
+          const [bLo, bHi] = pair(b);
+          BIN_NAMES.forEach((op, k) => {
+            binPair(k, w, aLo, aHi, bLo, bHi);
+            expect(lastPair(), `${op}.${w} ${a} ${b}`).toBe(evalBin(op, w, a, b));
+            checked++;
+          });
+          COND_NAMES.forEach((cond, k) => {
+            expect(condPair(k, w, aLo, aHi, bLo, bHi), `${cond}.${w} ${a} ${b}`).toBe(evalCond(cond, w, a, b));
+          });
+        }
+      }
+    }
+    expect(checked).toBe(edges.length * edges.length * 2 * BIN_NAMES.length);
   });
 });

@@ -6,66 +6,108 @@
 // 'proven' with `coveredBy` naming the covering access's pc. Exact: no fault moves or disappears.
 // Facts flow through a block and on into a successor whose only predecessor it is.
 // Keeps hiDead marks.
-import type { Access, Inst, IrFunction, IrModule, Reg } from '../ir.js';
-import { resetScratch } from '../scratch.js';
-import { preds, rpo, writeSpan, type InPlacePass } from './util.js';
+import {
+  B_FIRST, B_LEN, BS, I_A, I_COV, I_K1, I_OP, I_PC, I_REG, I_VERD, I_W, IS, OP_ATOMIC, OP_LOAD, OP_STORE, V_CHECK, V_PROVEN,
+  type FlatModule,
+} from '../flat.js';
+import { WorkArrays } from '../scratch.js';
+import { cfgOf, rpo, writeSpan } from './flow.js';
 
-interface Passed {
-  base: Reg;
-  lo: number;
-  hi: number;
-  write: boolean;
-  pc: number;
-  region?: string;
+// A fact ("passed" access) is FS words: base register, lo, hi (bytes base+lo .. base+hi), wrote, pc, region.
+const FS = 6;
+const F_BASE = 0, F_LO = 1, F_HI = 2, F_WRITE = 3, F_PC = 4, F_REGION = 5;
+
+/** Fact lists: each block's exit facts are a range of one growing pool; the block being merged works at its end. */
+let pool = new Int32Array(FS * 256);
+
+function reserve(words: number): void {
+  if (pool.length < words) {
+    const grown = new Int32Array(Math.max(2 * pool.length, words));
+    grown.set(pool);
+    pool = grown;
+  }
 }
 
-type MemInst = Extract<Inst, { op: 'load' | 'store' | 'atomic' }>;
-
-function isMem(i: Inst): i is MemInst {
-  return i.op === 'load' || i.op === 'store' || i.op === 'atomic';
-}
-
-function cover(facts: readonly Passed[], i: MemInst): Passed | undefined {
-  const write = i.op !== 'load';
-  const lo = i.off;
-  const hi = i.off + i.size;
-  for (const p of facts) if (p.base === i.base && p.lo <= lo && hi <= p.hi && (p.write || !write)) return p;
-  return undefined;
-}
-
-function mergeBlock(insts: Inst[], facts: Passed[]): void {
-  for (const i of insts) {
-    if (isMem(i)) {
-      const c = i.access.verdict === 'check' ? cover(facts, i) : undefined;
-      if (c !== undefined) {
-        const access: Access = { verdict: 'proven', coveredBy: c.pc };
-        const region = c.region ?? i.access.region;
-        if (region !== undefined) access.region = region;
-        i.access = access;
+/**
+ * Merges the block record at q given its facts on entry at pool[at .. at + count * FS); returns
+ * the count of its exit facts (left in place).
+ */
+function mergeBlock(fm: FlatModule, q: number, at: number, count: number): number {
+  const { ins, blk } = fm;
+  for (let p = blk[q + B_FIRST] * IS, end = p + blk[q + B_LEN] * IS; p < end; p += IS) {
+    const op = ins[p + I_OP];
+    if (op === OP_LOAD || op === OP_STORE || op === OP_ATOMIC) {
+      const write = op !== OP_LOAD;
+      const base = ins[p + I_A], lo = ins[p + I_K1], hi = lo + ins[p + I_W];
+      let c = -1;
+      if (ins[p + I_VERD] === V_CHECK) {
+        for (let k = 0; k < count; k++) {
+          const o = at + k * FS;
+          if (pool[o + F_BASE] === base && pool[o + F_LO] <= lo && hi <= pool[o + F_HI] && (pool[o + F_WRITE] === 1 || !write)) {
+            c = o;
+            break;
+          }
+        }
+      }
+      if (c >= 0) {
+        ins[p + I_VERD] = V_PROVEN;
+        ins[p + I_COV] = pool[c + F_PC];
+        if (pool[c + F_REGION] >= 0) ins[p + I_REG] = pool[c + F_REGION];
       } else {
-        facts.push({ base: i.base, lo: i.off, hi: i.off + i.size, write: i.op !== 'load', pc: i.pc, region: i.access.region });
+        const o = at + count * FS;
+        reserve(o + FS);
+        pool[o + F_BASE] = base;
+        pool[o + F_LO] = lo;
+        pool[o + F_HI] = hi;
+        pool[o + F_WRITE] = write ? 1 : 0;
+        pool[o + F_PC] = ins[p + I_PC];
+        pool[o + F_REGION] = ins[p + I_REG];
+        count++;
       }
     }
     // After the access: a def of a base register (a load into its own base included) ends its facts.
-    if (facts.length === 0) continue;
-    for (let span = writeSpan(i), r = span >> 3, end = r + (span & 7); r < end; r++) {
-      for (let k = facts.length - 1; k >= 0; k--) if (facts[k].base === r) facts.splice(k, 1);
+    if (count === 0) continue;
+    for (let span = writeSpan(ins, p), r = span >> 3, e = r + (span & 7); r < e; r++) {
+      let kept = 0;
+      for (let k = 0; k < count; k++) {
+        const o = at + k * FS;
+        if (pool[o + F_BASE] === r) continue;
+        if (kept !== k) pool.copyWithin(at + kept * FS, o, o + FS);
+        kept++;
+      }
+      count = kept;
     }
   }
+  return count;
 }
 
-function checkMergeFunction(f: IrFunction): void {
-  resetScratch();
-  const ps = preds(f);
-  const outFacts: (Passed[] | undefined)[] = new Array<Passed[] | undefined>(f.blocks.length).fill(undefined);
-  for (const id of rpo(f)) {
-    const only = ps.start[id + 1] - ps.start[id] === 1 && id !== 0 ? outFacts[ps.list[ps.start[id]]] : undefined;
-    const facts = only === undefined ? [] : only.slice();
-    mergeBlock(f.blocks[id].insts, facts);
-    outFacts[id] = facts;
+const work = new WorkArrays(2);
+
+function checkMergeFunction(fm: FlatModule, fk: number): void {
+  const f = fm.fns[fk];
+  const c = cfgOf(fm, fk);
+  const a = c.a;
+  const { order, count: nr } = rpo(fm, f);
+  // Exit facts of each block: pool offset and count (-1: not merged yet).
+  const outAt = work.get(0, f.nb), outCount = work.get(1, f.nb, -1);
+  let top = 0;
+  for (let j = 0; j < nr; j++) {
+    const id = order[j];
+    const ps = a[c.pstart + id];
+    const single = a[c.pstart + id + 1] - ps === 1 && id !== 0 ? a[c.plist + ps] : -1;
+    let count = 0;
+    if (single >= 0 && outCount[single] > 0) {
+      count = outCount[single];
+      reserve(top + count * FS);
+      pool.copyWithin(top, outAt[single], outAt[single] + count * FS);
+    }
+    count = mergeBlock(fm, (f.b0 + id) * BS, top, count);
+    outAt[id] = top;
+    outCount[id] = count;
+    top += count * FS;
   }
 }
 
-export const checkMergeInPlace: InPlacePass = (m: IrModule): void => {
-  for (const f of m.functions) checkMergeFunction(f);
-};
+export function checkMergeFlat(fm: FlatModule): void {
+  for (let k = 0; k < fm.fns.length; k++) checkMergeFunction(fm, k);
+}

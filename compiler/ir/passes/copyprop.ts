@@ -4,84 +4,101 @@
 // code elimination. Registers an instruction also writes (atomic fetch sources) and implicit
 // operands (call arguments, cmpxchg's r0) are never renamed.
 // Clears hiDead marks (the narrowing pass recomputes them).
-import type { Inst, IrFunction, IrModule, Operand, Reg } from '../ir.js';
-import { isDef, SHIFT_BIN, writeSpan, type InPlacePass } from './util.js';
+import {
+  B_FIRST, B_LEN, BS, DEF_END, I_A, I_B, I_BK, I_DST, I_FLAG, I_HID, I_OP, I_SUB, I_W, IS,
+  OP_ATOMIC, OP_BIN, OP_BSWAP, OP_CALLX, OP_EXT, OP_LOAD, OP_MOV, OP_NEG, OP_STORE, T_A, T_B, T_BK, T_OP, T_W, TOP_BR,
+  type FlatFunction, type FlatModule,
+} from '../flat.js';
+import { WorkArrays } from '../scratch.js';
+import { shiftBin, writeSpan } from './flow.js';
 
-/** The copies live at one point of a block: copySrc[r] is the register r copies (-1: none), copyW[r] the copy's width. */
-class Copies {
-  readonly src: Int32Array;
-  readonly w: Uint8Array;
-  constructor(nregs: number) {
-    this.src = new Int32Array(nregs).fill(-1);
-    this.w = new Uint8Array(nregs);
-  }
+/** The copies live at one point of a block: src[r] is the register r copies (-1: none), w[r] the copy's width. */
+interface Copies {
+  src: Int32Array;
+  w: Int32Array;
+  /** Registers 0 .. n-1. */
+  n: number;
+  /** Copies in force (so that a write with none to end costs nothing). */
+  count: number;
+}
 
-  /** The register to read instead of r, for a read of its low half only (lowOnly) or all of it. */
-  resolve(r: Reg, lowOnly: boolean): Reg {
-    const s = this.src[r];
-    if (s < 0) return r;
-    return this.w[r] === 64 || lowOnly ? s : r;
-  }
+/** The register to read instead of r, for a read of its low half only (lowOnly) or all of it. */
+function resolve(c: Copies, r: number, lowOnly: boolean): number {
+  const s = c.src[r];
+  if (s < 0) return r;
+  return c.w[r] === 64 || lowOnly ? s : r;
+}
 
-  /** `o` with its register resolved: the same object when nothing changes (operands are never mutated). */
-  operand(o: Operand, lowOnly: boolean): Operand {
-    if (!('reg' in o)) return o;
-    const r = this.resolve(o.reg, lowOnly);
-    return r === o.reg ? o : { reg: r };
-  }
-
-  /** r was written: its copy, and every copy of it, end. */
-  written(r: Reg): void {
-    const src = this.src;
-    src[r] = -1;
-    for (let d = 0; d < src.length; d++) if (src[d] === r) src[d] = -1;
+/** r was written: its copy, and every copy of it, end. */
+function written(c: Copies, r: number): void {
+  if (c.count === 0) return;
+  const src = c.src;
+  if (src[r] >= 0) c.count--;
+  src[r] = -1;
+  for (let d = 0; d < c.n; d++) {
+    if (src[d] === r) {
+      src[d] = -1;
+      c.count--;
+    }
   }
 }
 
-function renameReads(c: Copies, i: Inst): void {
-  switch (i.op) {
-    case 'mov': case 'neg': i.src = c.resolve(i.src, i.w === 32); break;
-    case 'ext': i.src = c.resolve(i.src, true); break;
-    case 'bswap': i.src = c.resolve(i.src, i.bits !== 64); break;
-    case 'bin':
-      i.a = c.resolve(i.a, i.w === 32);
-      i.b = c.operand(i.b, i.w === 32 || SHIFT_BIN.has(i.bin));
+function renameReads(c: Copies, ins: Int32Array, p: number): void {
+  switch (ins[p + I_OP]) {
+    case OP_MOV: case OP_NEG: ins[p + I_A] = resolve(c, ins[p + I_A], ins[p + I_W] === 32); break;
+    case OP_EXT: ins[p + I_A] = resolve(c, ins[p + I_A], true); break;
+    case OP_BSWAP: ins[p + I_A] = resolve(c, ins[p + I_A], ins[p + I_W] !== 64); break;
+    case OP_BIN: {
+      const w32 = ins[p + I_W] === 32;
+      ins[p + I_A] = resolve(c, ins[p + I_A], w32);
+      if (ins[p + I_BK] === 0) ins[p + I_B] = resolve(c, ins[p + I_B], w32 || shiftBin(ins[p + I_SUB]));
       break;
-    case 'load': i.base = c.resolve(i.base, false); break;
-    case 'store':
-      i.base = c.resolve(i.base, false);
-      i.value = c.operand(i.value, i.size < 8);
+    }
+    case OP_LOAD: ins[p + I_A] = resolve(c, ins[p + I_A], false); break;
+    case OP_STORE:
+      ins[p + I_A] = resolve(c, ins[p + I_A], false);
+      if (ins[p + I_BK] === 0) ins[p + I_B] = resolve(c, ins[p + I_B], ins[p + I_W] < 8);
       break;
-    case 'atomic':
-      i.base = c.resolve(i.base, false);
-      if (!i.fetch) i.src = c.resolve(i.src, i.size === 4);
+    case OP_ATOMIC:
+      ins[p + I_A] = resolve(c, ins[p + I_A], false);
+      if (ins[p + I_FLAG] === 0) ins[p + I_B] = resolve(c, ins[p + I_B], ins[p + I_W] === 4);
       break;
-    case 'callx': i.reg = c.resolve(i.reg, false); break;
+    case OP_CALLX: ins[p + I_A] = resolve(c, ins[p + I_A], false); break;
     default: break;
   }
 }
 
-function copyPropFunction(f: IrFunction): void {
-  const c = new Copies(Math.max(10, f.maxReg) + 1);
-  for (const b of f.blocks) {
-    c.src.fill(-1);
-    for (const i of b.insts) {
-      if (isDef(i) && i.hiDead !== undefined) i.hiDead = undefined;
-      renameReads(c, i);
-      for (let span = writeSpan(i), r = span >> 3, end = r + (span & 7); r < end; r++) c.written(r);
-      if (i.op === 'mov' && i.src !== i.dst) {
-        c.src[i.dst] = i.src;
-        c.w[i.dst] = i.w;
+const work = new WorkArrays(2);
+
+function copyPropFunction(fm: FlatModule, f: FlatFunction): void {
+  const { ins, blk } = fm;
+  const nregs = Math.max(10, f.maxReg) + 1;
+  const c: Copies = { src: work.get(0, nregs, -1), w: work.get(1, nregs), n: nregs, count: 0 };
+  for (let id = 0, q = f.b0 * BS; id < f.nb; id++, q += BS) {
+    if (c.count > 0) {
+      c.src.fill(-1, 0, nregs);
+      c.count = 0;
+    }
+    for (let p = blk[q + B_FIRST] * IS, end = p + blk[q + B_LEN] * IS; p < end; p += IS) {
+      const op = ins[p + I_OP];
+      if (op < DEF_END) ins[p + I_HID] = 0;
+      if (c.count > 0) renameReads(c, ins, p);
+      for (let span = writeSpan(ins, p), r = span >> 3, e = r + (span & 7); r < e; r++) written(c, r);
+      if (op === OP_MOV && ins[p + I_A] !== ins[p + I_DST]) {
+        const d = ins[p + I_DST];
+        if (c.src[d] < 0) c.count++;
+        c.src[d] = ins[p + I_A];
+        c.w[d] = ins[p + I_W];
       }
     }
-    const t = b.term;
-    if (t.op === 'br') {
-      t.a = c.resolve(t.a, t.w === 32);
-      t.b = c.operand(t.b, t.w === 32);
+    if (blk[q + T_OP] === TOP_BR && c.count > 0) {
+      const w32 = blk[q + T_W] === 32;
+      blk[q + T_A] = resolve(c, blk[q + T_A], w32);
+      if (blk[q + T_BK] === 0) blk[q + T_B] = resolve(c, blk[q + T_B], w32);
     }
   }
 }
 
-export const copyPropInPlace: InPlacePass = (m: IrModule): void => {
-  for (const f of m.functions) copyPropFunction(f);
-};
+export function copyPropFlat(fm: FlatModule): void {
+  for (const f of fm.fns) copyPropFunction(fm, f);
+}
