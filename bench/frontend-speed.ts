@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { assembleProgram } from '../compiler/asm.js';
 import { loadElf } from '../compiler/elf.js';
-import { buildIr } from '../compiler/ir/build.js';
-import { optimizeIr } from '../compiler/ir/pipeline.js';
+import { frontEnd } from '../compiler/frontend.js';
 import { classify, isInvalid } from '../compiler/opcodes.js';
 import type { Program } from '../compiler/program.js';
 import { analyze, type AnalysisOptions } from '../compiler/verify/absint.js';
@@ -54,7 +53,7 @@ export interface FrontendSpeedResult {
 const STAGES: readonly { name: StageName; title: string }[] = [
   { name: 'structure', title: 'verifyStructure' },
   { name: 'analyze', title: 'analyze (absint)' },
-  { name: 'ir', title: 'buildIr + optimizeIr' },
+  { name: 'ir', title: 'frontEnd (IR build + passes)' },
   { name: 'wasm', title: 'compileToWasm (facts given)' },
 ];
 
@@ -238,7 +237,7 @@ function measure(name: string, program: Program, t: Timing, wasm: WasmCompile | 
   const stages: Record<StageName, StageTime> = {
     structure: stage(() => verifyStructure(program, { helpers }), t, insns),
     analyze: stage(() => analyze(program, opts), t, insns),
-    ir: stage(() => optimizeIr(buildIr(program, facts), { validate: false, consume: true }), t, insns),
+    ir: stage(() => frontEnd(program, facts), t, insns),
     wasm: typeof wasm === 'string' ? { error: wasm } : stage(() => wasm(program, { facts, helpers }), t, insns),
   };
   return { program: name, insns, proven, accesses: result.facts.access.size, stages };
@@ -300,7 +299,7 @@ export async function runFrontendSpeed(opts: FrontendSpeedOptions): Promise<Fron
       rmSync(work, { recursive: true, force: true });
     }
   }
-  notes.push(`${t.runs} timed samples after ${t.warmup} warm-up runs; mem size unknown to the analysis (as on the JIT path); IR passes as the back ends run them (DEFAULT_PASSES, without validation, rewriting the builder's module in place).`);
+  notes.push(`${t.runs} timed samples after ${t.warmup} warm-up runs; mem size unknown to the analysis (as on the JIT path); IR as the back ends get it (frontEnd: build + DEFAULT_PASSES, no validation).`);
   return { rows, markdown: renderMarkdown(rows, notes) };
 }
 

@@ -14,6 +14,11 @@ export interface FrontEndOptions {
   helpers?: ReadonlySet<number>;
   /** Host regions the container will be given (their sizes are known at compile time). */
   hostRegions?: readonly AnalysisRegion[];
+  /**
+   * The context (mem) length every run will have, for code specialised to it; the engine must then
+   * never enter that code with another length. Default: any length.
+   */
+  memSize?: number;
   /** The IR passes (default on); off gives the builder's IR as is. */
   optimize?: boolean;
   /** Which passes, in order (default DEFAULT_PASSES; JIT_PASSES is the cheaper choice). */
@@ -31,7 +36,7 @@ export function calledHelpers(program: Program): Set<number> {
 }
 
 /**
- * The abstract interpreter's facts for any context size. A program the analysis cannot handle
+ * The abstract interpreter's facts for any context size (or for exactly `memSize`). A program the analysis cannot handle
  * (it gave up, or threw) gets no facts: every access checked and every loop budgeted, which is
  * always correct. Rejections are the loader's business (runtime/container.ts), not this one's.
  */
@@ -43,6 +48,7 @@ export function programFacts(program: Program, opts: FrontEndOptions = {}): Prog
         ...(opts.hostRegions ?? []),
       ],
       helpers: opts.helpers ?? calledHelpers(program),
+      memSize: opts.memSize,
     }).facts;
   } catch {
     return noFacts();
