@@ -30,6 +30,8 @@
 //   byte's register is still written unless the block overwrites it before reading it.
 // - A counted loop's unrolled copies (structure.ts `countedExit`) skip the counter's exit test
 //   before the last copy: the group's guard also tests the counter.
+// - A versioned loop copy (structure.ts `version`) starts with one entry test over each walk's
+//   whole swept range (`version` below); in its copies the accesses it covers run unchecked.
 // - `run` zeroes the few stack bytes a run can write when the caller asks (`zeroStack`): cheaper
 //   than the host's fill, whose fixed cost is that of a whole small run.
 // - A `block` entered by one branch alone takes that branch's pending charge in with it (`joins`),
@@ -49,7 +51,7 @@ import { MemoryChecks, type ModuleRegion } from './checks.js';
 import type { FunctionBuilder, ValType } from './encode.js';
 import { ModuleBuilder } from './module.js';
 import { Op, PAGE_SIZE } from './opcodes.js';
-import { structureFunction, type Cmd } from './structure.js';
+import { structureFunction, type Cmd, type RangeTest, type TripCount } from './structure.js';
 
 /** A host region the module reserves room for (its contents are supplied per run). */
 export interface HostRegionDecl {
@@ -138,6 +140,20 @@ const LOG2_SIZE: Record<1 | 2 | 4 | 8, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
 export function checkGroups(fn: IrFunction, layout: ModuleLayout): { block: number; pcs: number[] }[] {
   const checks = new MemoryChecks(layout.regions, { status: 0, faultPc: 0, faultAddr: 0, faultSize: 0, memLim: [0, 0, 0, 0] }, 0);
   return fn.blocks.flatMap((b) => findGroups(b.insts, checks).map((g) => ({ block: b.id, pcs: [...g.members].map((i) => i.pc) })));
+}
+
+/** The versioned loops the lowering forms in one IR function: entry tests, trip count, covered pcs (for tests and listings). */
+export function loopVersions(fn: IrFunction, layout: ModuleLayout): { count: TripCount | undefined; tests: readonly RangeTest[]; pcs: number[] }[] {
+  const checks = new MemoryChecks(layout.regions, { status: 0, faultPc: 0, faultAddr: 0, faultSize: 0, memLim: [0, 0, 0, 0] }, 0);
+  const { cmds } = structureFunction(fn, { regionOf: (i) => regionIdOf(checks, i) });
+  return cmds.flatMap((c) => (c.op === 'version' ? [{ count: c.count, tests: c.tests, pcs: [...c.covered].map((i) => i.pc).sort((x, y) => x - y) }] : []));
+}
+
+/** The region id structure.ts versions a loop's accesses by: the region of the access's inline compare (-1: none). */
+function regionIdOf(checks: MemoryChecks, i: Inst): number {
+  if (i.op !== 'load' && i.op !== 'store' && i.op !== 'atomic') return -1;
+  const r = checks.guessOf(i.access, i.base, i.op !== 'load');
+  return r === undefined ? -1 : checks.regions.indexOf(r);
 }
 
 /** Lowers an IR module to Wasm bytes. Throws (RangeError / WasmEncodeError) only on malformed IR. */
@@ -330,6 +346,8 @@ class FunctionLowering {
   private readonly groupLim = new Map<number, number>();
   /** The accesses a passed group test covers while its span is emitted: they need no check. */
   private covered: ReadonlySet<Inst> | undefined;
+  /** The accesses a passed version test covers in the block being emitted (structure.ts `versionPlan`). */
+  private loopCovered: ReadonlySet<Inst> | undefined;
 
   constructor(
     private readonly ctx: Ctx,
@@ -373,7 +391,7 @@ class FunctionLowering {
     fn.blocks.forEach((b, i) => {
       if (b.id !== i) throw new RangeError(`${fn.name}: blocks[${i}] has id ${b.id}`);
     });
-    const shape = structureFunction(fn, { foldable: this.foldable, fastLoops: this.bud >= 0 });
+    const shape = structureFunction(fn, { foldable: this.foldable, fastLoops: this.bud >= 0, regionOf: this.regionOf });
     fb.localGet(this.fp).localSet(this.regLocal[10]);
     if (this.bud >= 0) fb.globalGet(G_BUDGET).localSet(this.bud);
     for (let k = 0; k < 4; k++) if (this.memLim[k] >= 0) fb.globalGet(G_MEM_LIM[k]).localSet(this.memLim[k]);
@@ -407,14 +425,16 @@ class FunctionLowering {
         this.frames.push(-1);
         this.carry.push(NO_CARRY);
         fb.loop();
-        if (c.guard !== undefined && this.bud >= 0) {
-          fb.localGet(this.bud).i64Const(c.guard).i64LtU();
+        const guard = this.bud >= 0 ? c.guard : undefined;
+        if (guard !== undefined || c.count !== undefined) {
+          const budget = guard !== undefined;
+          if (guard !== undefined) fb.localGet(this.bud).i64Const(guard).i64LtU();
           if (c.count !== undefined) {
             // ... or the counter would reach zero before the group's last copy (structure.ts).
             const r = this.reg(c.count.reg);
             if (c.count.w === 64) fb.localGet(r).i64Const(1).i64Sub().i64Const(c.count.below).i64LtU();
             else fb.localGet(r).i32WrapI64().i32Const(1).i32Sub().i32Const(c.count.below).i32LtU();
-            fb.i32Or();
+            if (budget) fb.i32Or();
           }
           fb.brIf(1);
           this.enter(1);
@@ -450,8 +470,15 @@ class FunctionLowering {
         break;
       case 'code':
         this.unchecked = c.unchecked === true;
+        this.loopCovered = c.covered;
         this.code(this.fn.blocks[c.block]);
         this.unchecked = false;
+        this.loopCovered = undefined;
+        break;
+      case 'version':
+        if (!this.enter(c.depth)) this.settle();
+        this.version(c.count, c.tests);
+        fb.i32Eqz().brIf(c.depth);
         break;
       case 'exit':
         this.exit(this.fn.blocks[c.block].term);
@@ -503,6 +530,13 @@ class FunctionLowering {
     let k = 0;
     for (const g of groups) {
       this.range(insts, k, g.start);
+      const loop = this.loopCovered;
+      if (loop !== undefined && [...g.members].every((i) => loop.has(i))) {
+        // A passed version test covers the whole group already.
+        this.range(insts, g.start, g.end);
+        k = g.end;
+        continue;
+      }
       // One range test for the group; when it fails, the span again with every check in place, so
       // the first access that faults is the one the interpreter faults at.
       const fb = this.fb;
@@ -532,7 +566,104 @@ class FunctionLowering {
 
   /** Whether a load runs without a check here (proven, or covered by the passed group test). */
   private unchecked16(i: LoadInst): boolean {
-    return i.access.verdict === 'proven' || this.covered?.has(i) === true;
+    return i.access.verdict === 'proven' || this.isCovered(i);
+  }
+
+  private isCovered(i: Inst): boolean {
+    return this.covered?.has(i) === true || this.loopCovered?.has(i) === true;
+  }
+
+  private readonly regionOf = (i: Inst): number => regionIdOf(this.ctx.checks, i);
+
+  /**
+   * Pushes an i32: whether every walk of a versioned loop stays inside its region for as many
+   * iterations as the loop can run (structure.ts `RangeTest`, `TripCount`). With m the iterations
+   * after the first and T = P0 + lo - base (64-bit, wrapping), a walk of step s > 0 sweeps
+   * [T, T + m*s + len) relative to the base, one of step -d sweeps [T - m*d, T + len); with T and m
+   * first bounded by the region's size S < 2^32 and |s| <= 2^24, no sum or product below wraps.
+   */
+  private version(count: TripCount | undefined, tests: readonly RangeTest[]): void {
+    const fb = this.fb;
+    const m = this.t;
+    const T = this.t2;
+    let terms = 0;
+    const term = (): void => {
+      if (terms++ > 0) fb.i32And();
+    };
+    if (count !== undefined && tests.some((x) => x.step !== 0)) {
+      const c = this.reg(count.reg);
+      const bound = count.bound;
+      if (count.w === 64) {
+        const b = (): void => void ('reg' in bound ? fb.localGet(this.reg(bound.reg)) : fb.i64Const(bound.imm | 0));
+        if (count.up) b();
+        fb.localGet(c);
+        if (!count.up) b();
+        fb.i64Sub().i64Const(1).i64Sub().localSet(m);
+        if (count.strict) {
+          fb.localGet(c);
+          b();
+          if (count.up) fb.i64LtU();
+          else fb.i64GtU();
+          term();
+        }
+      } else {
+        const b = (): void => void ('reg' in bound ? fb.localGet(this.reg(bound.reg)).i32WrapI64() : fb.i32Const(bound.imm | 0));
+        if (count.up) b();
+        fb.localGet(c).i32WrapI64();
+        if (!count.up) b();
+        fb.i32Sub().i32Const(1).i32Sub().i64ExtendI32U().localSet(m);
+        if (count.strict) {
+          fb.localGet(c).i32WrapI64();
+          b();
+          if (count.up) fb.i32LtU();
+          else fb.i32GtU();
+          term();
+        }
+      }
+    }
+    const checks = this.ctx.checks;
+    for (const x of tests) {
+      const region = checks.regions[x.region];
+      if (region === undefined) throw new RangeError(`${this.fn.name}: a versioned loop tests region ${x.region}, which does not exist`);
+      const size = (): void => {
+        if (!checks.isMem(region)) fb.i64Const(region.size);
+        else if (this.memLim[0] >= 0) fb.localGet(this.memLim[0]);
+        else fb.globalGet(G_MEM_LIM[0]);
+      };
+      fb.localGet(this.reg(x.base));
+      if (x.index !== undefined) {
+        fb.localGet(this.reg(x.index.reg));
+        if (x.index.shift !== 0) fb.i64Const(x.index.shift).i64Shl();
+        fb.i64Add();
+      }
+      fb.i64Const(x.lo - region.base).i64Add().localTee(T);
+      size();
+      fb.i64LeU();
+      term();
+      if (x.step !== 0) {
+        fb.localGet(m);
+        size();
+        fb.i64LeU();
+        term();
+      }
+      if (x.step > 0) {
+        fb.localGet(T).localGet(m);
+        if (x.step !== 1) fb.i64Const(x.step).i64Mul();
+        fb.i64Add().i64Const(x.len).i64Add();
+      } else {
+        if (x.step < 0) {
+          fb.localGet(m);
+          if (x.step !== -1) fb.i64Const(-x.step).i64Mul();
+          fb.localGet(T).i64LeU();
+          term();
+        }
+        fb.localGet(T).i64Const(x.len).i64Add();
+      }
+      size();
+      fb.i64LeU();
+      term();
+    }
+    if (terms === 0) fb.i32Const(1);
   }
 
   /**
@@ -904,7 +1035,7 @@ class FunctionLowering {
 
   /** Pushes the i32 address operand; returns the memarg offset to use with it. */
   private address(base: Reg, off: number, size: 1 | 2 | 4 | 8, write: boolean, i: Inst & { access: Access }): number {
-    const access = this.covered?.has(i) === true ? COVERED : i.access;
+    const access = this.isCovered(i) ? COVERED : i.access;
     return this.ctx.checks.address(this.fb, this.reg(base), off, size, write, access, i.pc, this.t, this.a, this.abandon, base);
   }
 
@@ -1012,7 +1143,7 @@ function joins(cmds: readonly Cmd[]): Uint8Array {
         kind.push(c.op === 'block' ? 0 : c.op === 'loop' ? 1 : 2);
         brs.push(0);
         thenLive.push(-1);
-        if (c.op === 'loop' && c.guard !== undefined && brs.length >= 2) brs[brs.length - 2]++;
+        if (c.op === 'loop' && (c.guard !== undefined || c.count !== undefined) && brs.length >= 2) brs[brs.length - 2]++;
         break;
       case 'else':
         thenLive[thenLive.length - 1] = live ? 1 : 0;
@@ -1032,6 +1163,9 @@ function joins(cmds: readonly Cmd[]): Uint8Array {
       case 'br':
         if (c.depth < brs.length) brs[brs.length - 1 - c.depth]++;
         live = false;
+        break;
+      case 'version':
+        if (c.depth < brs.length) brs[brs.length - 1 - c.depth]++;
         break;
       case 'exit':
       case 'table':

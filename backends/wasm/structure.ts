@@ -26,21 +26,42 @@
 // test of a counter it decrements once per iteration (`countedExit`), the guard also requires the
 // counter to outlast the group's first k-1 copies, and those copies' exit tests become constants.
 //
+// An innermost loop that walks memory gets a versioned copy in front (`regionOf`, `versionPlan`):
+// block { version; block { loop(guard) { k covered copies } } loop { one covered copy } }, then the
+// fast copy and the original as above. `version` tests once, at loop entry, that every access
+// through each walk (a pointer advanced by a constant, a base plus a scaled induction register, or
+// a pointer the loop does not change) of every iteration the loop can run before its counted exit
+// (`tripCount`) lies in the region its inline check compares against; then those accesses need no
+// check in the covered copies. A failed test leaves for the fast copy or the original, which run
+// every check, so a fault is still the interpreter's. Without a budget guard, a counted loop's
+// covered copies are grouped under the counter's guard alone; the single covered copy runs the
+// iterations a group cannot (the last few, or those near the end of the budget, with their charges
+// checked).
+//
 // The result is a flat command list for lower.ts to emit; br depths count only these frames, so
 // the caller may wrap the whole list in frames of its own. Iterative throughout: a long chain of
 // blocks must not exhaust the JS stack.
-import type { BlockId, IrFunction } from '../../compiler/ir/ir.js';
+import type { BlockId, Inst, IrFunction } from '../../compiler/ir/ir.js';
 
 export type Cmd =
   | { op: 'block' }
   /**
    * `guard`: the fast copy's loop: each iteration first leaves for the frame outside unless the
-   * budget holds `guard` (and, with `count`, unless the loop's counter lets the group run whole).
+   * budget holds `guard` (and, with `count`, unless the loop's counter lets the group run whole);
+   * `count` alone: only the counter's test.
    */
   | { op: 'loop'; guard?: number; count?: CountGuard }
   | { op: 'end' }
-  /** The block's instructions (not its terminator); `unchecked`: its charge cannot run out (fast copy). */
-  | { op: 'code'; block: BlockId; unchecked?: boolean }
+  /**
+   * The block's instructions (not its terminator); `unchecked`: its charge cannot run out (fast copy);
+   * `covered`: accesses a passed version test proved in bounds (versioned copy), which need no check.
+   */
+  | { op: 'code'; block: BlockId; unchecked?: boolean; covered?: ReadonlySet<Inst> }
+  /**
+   * The entry test of a versioned loop copy: `br depth` unless every access of every iteration the
+   * loop can run before its counted exit lies in its region (see `versionPlan`).
+   */
+  | { op: 'version'; count: TripCount | undefined; tests: readonly RangeTest[]; covered: ReadonlySet<Inst>; depth: number }
   /** The condition of the block's `br` terminator, then `if`; `known`: the condition's value here (the counter's test in an unrolled copy that cannot exit). */
   | { op: 'if'; block: BlockId; known?: boolean }
   | { op: 'else' }
@@ -71,7 +92,50 @@ export interface CountGuard {
   below: number;
 }
 
+/**
+ * A counted loop's trip count: the counter `reg` (width w) steps by +1 (`up`) or -1 once per
+ * iteration and the loop goes on while it differs from `bound` (or, `strict`, while it is below the
+ * bound (up) or above it (down)). Entered with counter c, at most m + 1 iterations run, where
+ * m = (bound - c - 1) mod 2^w (up) or (c - bound - 1) mod 2^w (down); `strict` loops also need
+ * c <u bound (up) or c >u bound (down) at entry for that.
+ */
+export interface TripCount {
+  reg: number;
+  w: 32 | 64;
+  up: boolean;
+  bound: { reg: number } | { imm: number };
+  strict: boolean;
+}
+
+/**
+ * One walk's entry test: the walk's pointer at iteration t (t = 0 .. m) is P0 + t * step, with
+ * P0 = base (+ (index << shift)) at entry; every covered access through it touches bytes inside
+ * [P + lo, P + lo + len) of some such P (step 0: a pointer the loop does not change). All of them
+ * lie in `region` (the one their inline checks compare against) when the whole swept range does.
+ */
+export interface RangeTest {
+  base: number;
+  index?: { reg: number; shift: number };
+  lo: number;
+  len: number;
+  step: number;
+  /** Region id as `regionOf` gives it. */
+  region: number;
+}
+
+/** A versioned loop: its entry tests and the accesses they cover. */
+export interface VersionPlan {
+  count: TripCount | undefined;
+  tests: RangeTest[];
+  covered: ReadonlySet<Inst>;
+}
+
 export interface StructureOptions {
+  /**
+   * The region a checked access's inline compare tries first, as an id (-1: none can pass, or the
+   * access is proven). With it, innermost loops that walk memory get a versioned copy (`version`).
+   */
+  regionOf?: (i: Inst) => number;
   /** Whether a block may be folded into its predecessor's branch (see `fold`). */
   foldable?: (block: BlockId) => boolean;
   /** Give innermost loops that charge the budget a guarded fast copy (see above). */
@@ -342,7 +406,7 @@ export function structureFunction(fn: IrFunction, opts: StructureOptions = {}): 
         break;
     }
   }
-  const out = opts.fastLoops ? withFastLoops(fn, a, cmds, loopStart, loopEnd) : cmds;
+  const out = opts.fastLoops || opts.regionOf !== undefined ? withLoopCopies(fn, a, cmds, loopStart, loopEnd, opts) : cmds;
   return { cmds: out, irreducible: false, order: a.order };
 }
 
@@ -356,12 +420,12 @@ function blockCharge(fn: IrFunction, b: BlockId): number {
   return cost;
 }
 
-/** The command list with a guarded fast copy in front of every eligible innermost loop. */
-function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int32Array, loopEnd: Int32Array): Cmd[] {
+/** The command list with a versioned copy and a guarded fast copy in front of every eligible innermost loop. */
+function withLoopCopies(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int32Array, loopEnd: Int32Array, opts: StructureOptions): Cmd[] {
   const n = fn.blocks.length;
   const { rpo, preds, predStart, loopHeader } = a;
   const inLoop = new Int32Array(n).fill(-1); // the header whose body was last collected
-  const copies: { header: BlockId; start: number; end: number; guard: number; body: Uint8Array; insts: number; bodyInsts: number }[] = [];
+  const copies: { header: BlockId; start: number; end: number; guard: number; body: Uint8Array; insts: number; bodyInsts: number; plan: VersionPlan | undefined }[] = [];
   for (const h of a.order) {
     if (!loopHeader[h] || loopStart[h] < 0) continue;
     // The natural loop: everything that reaches a back edge into h without passing through h.
@@ -386,12 +450,14 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
     }
     let guard = 0;
     let eligible = true;
+    let calls = false;
     for (const b of body) {
       const c = blockCharge(fn, b);
-      if (c < 0 || (b !== h && loopHeader[b])) eligible = false;
-      guard += c;
+      if (b !== h && loopHeader[b]) eligible = false;
+      if (c < 0) calls = true;
+      else guard += c;
     }
-    if (!eligible || guard === 0) continue;
+    if (!eligible) continue;
     // The copied range must hold this loop only (its tails are copied too) and stay small.
     const start = loopStart[h];
     const end = loopEnd[h];
@@ -408,7 +474,10 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
       mark[b] = 1;
       bodyInsts += fn.blocks[b].insts.length;
     }
-    copies.push({ header: h, start, end, guard, body: mark, insts, bodyInsts });
+    const fast = opts.fastLoops === true && !calls && guard > 0;
+    const plan = opts.regionOf !== undefined ? versionPlan(fn, a, mark, h, opts.regionOf) : undefined;
+    if (!fast && plan === undefined) continue;
+    copies.push({ header: h, start, end, guard: fast ? guard : 0, body: mark, insts, bodyInsts, plan });
   }
   if (copies.length === 0) return cmds;
   copies.sort((x, y) => x.start - y.start);
@@ -417,52 +486,87 @@ function withFastLoops(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int3
   for (const c of copies) {
     const body = c.body;
     for (; at < c.start; at++) out.push(cmds[at]);
+    const fast = c.guard > 0;
     const k = unrollFactor(c.bodyInsts, c.insts);
     const counted = k > 1 ? countedExit(fn, a, body, c.header) : undefined;
-    out.push({ op: 'block' }, counted !== undefined
-      ? { op: 'loop', guard: c.guard * k, count: { reg: counted.reg, w: counted.w, below: k - 1 } }
-      : { op: 'loop', guard: c.guard * k });
-    // Copies 1..k-1 sit each in a `block` that their back edges leave, falling into the next copy;
-    // the last one's back edges continue the loop (and its guard). Branches out of the range cross
-    // the extra frames too.
-    for (let copy = 1; copy <= k; copy++) {
-      const last = copy === k;
-      if (!last) out.push({ op: 'block' });
-      const extra = last ? 1 : 2;
-      let level = 1;
-      for (let i = c.start + 1; i < c.end; i++) {
-        const cmd = cmds[i];
-        switch (cmd.op) {
-          case 'block':
-          case 'loop':
-            level++;
-            out.push(cmd);
-            break;
-          case 'if':
-            level++;
-            // The counter guard ruled out an exit before the last copy.
-            out.push(counted !== undefined && !last && cmd.block === counted.block ? { ...cmd, known: !counted.exitOnThen } : cmd);
-            break;
-          case 'end':
-            level--;
-            out.push(cmd);
-            break;
-          case 'br':
-            out.push({ op: 'br', depth: cmd.depth >= level ? cmd.depth + extra : cmd.depth });
-            break;
-          case 'code':
-            out.push(body[cmd.block] ? { op: 'code', block: cmd.block, unchecked: true } : cmd);
-            break;
-          case 'fold':
-            out.push(body[cmd.block] ? { ...cmd, unchecked: true } : cmd);
-            break;
-          default:
-            out.push(cmd);
+    // Without a budget guard, only a counted loop's copies can be grouped (under the counter's guard).
+    const kv = fast || counted !== undefined ? k : 1;
+    /**
+     * loop(guard) { kk copies of the range }, `outer` frames inside the range's original place. Copies
+     * 1..kk-1 sit each in a `block` that their back edges leave, falling into the next copy; the last
+     * one's back edges continue the loop (and its guard). Branches out of the range cross the extra
+     * frames too. `guarded`: the budget guard (the copies' charges cannot run out).
+     */
+    const emitLoop = (kk: number, guarded: boolean, covered: ReadonlySet<Inst> | undefined, outer: number): void => {
+      const count: CountGuard | undefined = kk > 1 && counted !== undefined ? { reg: counted.reg, w: counted.w, below: kk - 1 } : undefined;
+      const loop: Cmd = { op: 'loop' };
+      if (guarded) loop.guard = c.guard * kk;
+      if (count !== undefined) loop.count = count;
+      out.push(loop);
+      for (let copy = 1; copy <= kk; copy++) {
+        const last = copy === kk;
+        if (!last) out.push({ op: 'block' });
+        const extra = (last ? 0 : 1) + outer;
+        let level = 1;
+        for (let i = c.start + 1; i < c.end; i++) {
+          const cmd = cmds[i];
+          switch (cmd.op) {
+            case 'block':
+            case 'loop':
+              level++;
+              out.push(cmd);
+              break;
+            case 'if':
+              level++;
+              // The counter guard ruled out an exit before the last copy.
+              out.push(count !== undefined && counted !== undefined && !last && cmd.block === counted.block ? { ...cmd, known: !counted.exitOnThen } : cmd);
+              break;
+            case 'end':
+              level--;
+              out.push(cmd);
+              break;
+            case 'br':
+              out.push({ op: 'br', depth: cmd.depth >= level ? cmd.depth + extra : cmd.depth });
+              break;
+            case 'code':
+              if (!body[cmd.block]) out.push(cmd);
+              else {
+                const x: Cmd = { op: 'code', block: cmd.block };
+                if (guarded) x.unchecked = true;
+                if (covered !== undefined) x.covered = covered;
+                out.push(x);
+              }
+              break;
+            case 'fold':
+              out.push(guarded && body[cmd.block] ? { ...cmd, unchecked: true } : cmd);
+              break;
+            default:
+              out.push(cmd);
+          }
         }
+        if (!last) out.push({ op: 'end' });
       }
-      if (!last) out.push({ op: 'end' });
+      out.push({ op: 'end' });
+    };
+    const plan = c.plan;
+    if (plan !== undefined) {
+      // block { version; block { loop(guard) { kv copies } } loop { one copy } }: all covered. The
+      // grouped copies leave for the single one where their guard fails (budget, or the counter's
+      // last iterations), which goes on with the version test's guarantee and checks its charges.
+      out.push({ op: 'block' }, { op: 'version', count: plan.count, tests: plan.tests, covered: plan.covered, depth: 0 });
+      if (fast || kv > 1) {
+        out.push({ op: 'block' });
+        emitLoop(kv, fast, plan.covered, 2);
+        out.push({ op: 'end' });
+      }
+      emitLoop(1, false, plan.covered, 1);
+      out.push({ op: 'end' });
     }
-    out.push({ op: 'end' }, { op: 'end' });
+    if (fast) {
+      out.push({ op: 'block' });
+      emitLoop(k, true, undefined, 1);
+      out.push({ op: 'end' });
+    }
   }
   for (; at < cmds.length; at++) out.push(cmds[at]);
   return out;
@@ -528,11 +632,214 @@ function countedExit(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId):
 }
 
 /** Whether an instruction may write register r (a helper call writes r0; an atomic fetch its source, cmpxchg r0). */
-function writes(i: IrFunction['blocks'][number]['insts'][number], r: number): boolean {
+function writes(i: Inst, r: number): boolean {
   if ('dst' in i) return i.dst === r;
   if (i.op === 'call' || i.op === 'callx' || i.op === 'calllocal') return r <= 5;
   if (i.op === 'atomic') return (i.fetch && i.src === r) || (i.aop === 'xchg' && i.src === r) || (i.aop === 'cmpxchg' && r === 0);
   return false;
+}
+
+/** The condition under which a `br` goes to its else arm. */
+const NEGATE: Record<string, string> = { eq: 'ne', ne: 'eq', ult: 'uge', uge: 'ult', ugt: 'ule', ule: 'ugt' };
+/** Largest step (bytes per iteration, either sign) a walk may take: keeps the entry test's products far from 2^64. */
+const MAX_STEP = 1 << 24;
+/** Largest shift of an index a walk accepts. */
+const MAX_SHIFT = 8;
+
+/**
+ * The loop's counted exit for versioning: a block E that dominates every latch (so each completed
+ * iteration ran it once) and leaves the loop by `br` on C against B, right after C's only write in
+ * the loop, `C = C +- 1` at the compare's width, with B an immediate or a register the loop does not
+ * write. Other exits may exist: iterations that leave early run fewer accesses.
+ */
+function tripCount(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId, written: Uint8Array): TripCount | undefined {
+  for (let e = 0; e < body.length; e++) {
+    if (!body[e]) continue;
+    const t = fn.blocks[e].term;
+    if (t.op !== 'br' || body[t.then] === body[t.else]) continue;
+    const goOn = body[t.then] ? t.cond : NEGATE[t.cond];
+    if (goOn === undefined) continue;
+    const c = t.a;
+    if ('reg' in t.b && (written[t.b.reg] || t.b.reg === c)) continue;
+    // C's only write in the loop is the last instruction of E that writes it.
+    let site: Inst | undefined;
+    let count = 0;
+    for (let b = 0; b < body.length; b++) {
+      if (!body[b]) continue;
+      for (const i of fn.blocks[b].insts) {
+        if (!writes(i, c)) continue;
+        count++;
+        if (b === e) site = i;
+      }
+    }
+    if (count !== 1 || site === undefined || site.op !== 'bin' || site.a !== c || site.w !== t.w || !('imm' in site.b)) continue;
+    const step = site.bin === 'add' ? site.b.imm : site.bin === 'sub' ? -site.b.imm : 0;
+    if (step !== 1 && step !== -1) continue;
+    const up = step === 1;
+    if (!(goOn === 'ne' || (up && goOn === 'ult') || (!up && goOn === 'ugt'))) continue;
+    let latches = true;
+    for (let k = a.predStart[h]; k < a.predStart[h + 1] && latches; k++) {
+      if (body[a.preds[k]] && !dominates(a, e, a.preds[k])) latches = false;
+    }
+    if (!latches) continue;
+    return { reg: c, w: t.w, up, bound: 'reg' in t.b ? { reg: t.b.reg } : { imm: t.b.imm }, strict: goOn !== 'ne' };
+  }
+  return undefined;
+}
+
+function dominates(a: Analysis, x: BlockId, y: BlockId): boolean {
+  let u = y;
+  while (a.rpo[u] > a.rpo[x]) u = a.idom[u];
+  return u === x;
+}
+
+/** An induction register: written once in the loop, by `R = R + step` (64-bit) at insts[at] of `block`. */
+interface Induction {
+  step: number;
+  block: BlockId;
+  at: number;
+}
+
+/**
+ * The walks of an innermost loop (blocks marked in `body`, header h) and the checked accesses
+ * their entry tests cover. An access is covered when its base register B, at the access, is
+ * - not written in the loop (step 0);
+ * - an induction register P (`P += step`, once per iteration at most: an innermost loop's body runs
+ *   each block at most once per iteration), so B = P_t + d with d in {0, step} (whether the
+ *   increment ran before it in this iteration), P_t = P0 + t * step for some t <= the iterations
+ *   before this one: t <= m;
+ * - defined earlier in its own block as A + I or A + (I << s) (64-bit), with A not written in the
+ *   loop and I an induction register: the same walk with P0 = A + (I0 << s) and step << s.
+ * Accesses whose region is -1 (proven, or a write guessed into a read-only region) keep their checks.
+ */
+function versionPlan(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId, regionOf: (i: Inst) => number): VersionPlan | undefined {
+  const nRegs = Math.max(11, fn.maxReg + 1);
+  const written = new Uint8Array(nRegs);
+  const nWrites = new Int32Array(nRegs);
+  const ivs = new Map<number, Induction>();
+  for (let b = 0; b < body.length; b++) {
+    if (!body[b]) continue;
+    const list = fn.blocks[b].insts;
+    for (let k = 0; k < list.length; k++) {
+      const i = list[k];
+      for (let r = 0; r < nRegs; r++) {
+        if (!writes(i, r)) continue;
+        written[r] = 1;
+        nWrites[r]++;
+        if (i.op === 'bin' && i.w === 64 && i.dst === r && i.a === r && 'imm' in i.b && (i.bin === 'add' || i.bin === 'sub')) {
+          const step = i.bin === 'add' ? i.b.imm : -i.b.imm;
+          if (Math.abs(step) <= MAX_STEP) ivs.set(r, { step, block: b, at: k });
+        }
+      }
+    }
+  }
+  for (const r of [...ivs.keys()]) if (nWrites[r] !== 1) ivs.delete(r);
+  const count = tripCount(fn, a, body, h, written);
+  // Blocks reachable from an increment's block within one iteration (never through h).
+  const reachCache = new Map<BlockId, Uint8Array>();
+  const reaches = (from: BlockId, to: BlockId): boolean => {
+    let r = reachCache.get(from);
+    if (r === undefined) {
+      r = new Uint8Array(body.length);
+      const stack = [from];
+      while (stack.length > 0) {
+        const b = stack.pop()!;
+        const t = fn.blocks[b].term;
+        const next = t.op === 'jump' ? [t.target] : t.op === 'br' ? [t.then, t.else] : [];
+        for (const s of next) {
+          if (body[s] && s !== h && !r[s]) {
+            r[s] = 1;
+            stack.push(s);
+          }
+        }
+      }
+      reachCache.set(from, r);
+    }
+    return r[to] === 1;
+  };
+  /** The increments an induction register may have had this iteration before insts[at] of block b. */
+  const deltas = (iv: Induction, b: BlockId, at: number): number[] => {
+    if (iv.block === b) return at > iv.at ? [iv.step] : [0];
+    if (dominates(a, iv.block, b)) return [iv.step];
+    if (!reaches(iv.block, b)) return [0];
+    return [0, iv.step];
+  };
+  interface Walk {
+    test: RangeTest;
+    hi: number;
+    members: Inst[];
+  }
+  const walks = new Map<string, Walk>();
+  const add = (i: Inst & { off: number; size: number }, region: number, base: number, index: RangeTest['index'], step: number, rels: number[]): void => {
+    if ((step !== 0 && count === undefined) || Math.abs(step) > MAX_STEP) return;
+    const key = `${base}/${index?.reg ?? -1}/${index?.shift ?? 0}/${region}`;
+    let w = walks.get(key);
+    if (w === undefined) {
+      w = { test: { base, index, lo: Infinity, len: 0, step, region }, hi: -Infinity, members: [] };
+      walks.set(key, w);
+    }
+    for (const d of rels) {
+      w.test.lo = Math.min(w.test.lo, d + i.off);
+      w.hi = Math.max(w.hi, d + i.off + i.size);
+    }
+    w.members.push(i);
+  };
+  for (let b = 0; b < body.length; b++) {
+    if (!body[b]) continue;
+    const list = fn.blocks[b].insts;
+    for (let k = 0; k < list.length; k++) {
+      const i = list[k];
+      if (i.op !== 'load' && i.op !== 'store' && i.op !== 'atomic') continue;
+      const region = regionOf(i);
+      if (region < 0) continue;
+      const x = i.base;
+      if (!written[x]) {
+        add(i, region, x, undefined, 0, [0]);
+        continue;
+      }
+      const iv = ivs.get(x);
+      if (iv !== undefined) {
+        add(i, region, x, undefined, iv.step, deltas(iv, b, k));
+        continue;
+      }
+      // B = A + I or A + (I << s), defined earlier in this block.
+      const d = lastDef(list, k, x);
+      if (d === undefined || d.inst.op !== 'bin' || d.inst.bin !== 'add' || d.inst.w !== 64 || !('reg' in d.inst.b)) continue;
+      const [p, q] = [d.inst.a, d.inst.b.reg];
+      const inv = !written[p] ? p : !written[q] ? q : -1;
+      if (inv < 0 || p === x || q === x) continue;
+      const other = inv === p ? q : p;
+      let ivReg = other;
+      let shift = 0;
+      let at = d.at;
+      if (!ivs.has(other)) {
+        const s = lastDef(list, d.at, other);
+        if (s === undefined || s.inst.op !== 'bin' || s.inst.bin !== 'shl' || s.inst.w !== 64 || !('imm' in s.inst.b)) continue;
+        if (s.inst.b.imm < 0 || s.inst.b.imm > MAX_SHIFT || s.inst.a === other) continue;
+        ivReg = s.inst.a;
+        shift = s.inst.b.imm;
+        at = s.at;
+      }
+      const iv2 = ivs.get(ivReg);
+      if (iv2 === undefined) continue;
+      add(i, region, inv, { reg: ivReg, shift }, iv2.step * 2 ** shift, deltas(iv2, b, at).map((v) => v * 2 ** shift));
+    }
+  }
+  const tests: RangeTest[] = [];
+  const covered = new Set<Inst>();
+  for (const w of walks.values()) {
+    w.test.len = w.hi - w.test.lo;
+    tests.push(w.test);
+    for (const i of w.members) covered.add(i);
+  }
+  if (tests.length === 0) return undefined;
+  return { count: tests.some((t) => t.step !== 0) ? count : undefined, tests, covered };
+}
+
+/** The last instruction before insts[before] that writes r, with its index. */
+function lastDef(insts: readonly Inst[], before: number, r: number): { inst: Inst; at: number } | undefined {
+  for (let k = before - 1; k >= 0; k--) if (writes(insts[k], r)) return { inst: insts[k], at: k };
+  return undefined;
 }
 
 /**
