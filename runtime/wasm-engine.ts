@@ -7,6 +7,19 @@
 // message (titles, disassembly, RegionTable.describe over views of the instance's memory).
 // `steps` is the budget charged (the IR's rule: only blocks of unproven loops are charged).
 // Nothing here is Node-only: the engine runs in browsers too (test/wasm-browser.test.ts).
+//
+// The sized tier. Many hooks run with a context of one fixed length, and the verifier proves more
+// accesses safe when it knows that length (fixed-offset reads of a header, loops whose bound is a
+// constant rather than r2). When runs keep coming with one length L (the policy: `steadyRuns` runs in
+// a row, default 2, or `specializeFor: L` up front), the instance compiles a second module with
+// the facts for exactly L, instantiated in the same linear memory (the module imports the generic
+// instance's memory; the layout is checked identical), and from then on runs of length L enter it,
+// every other length the generic module. The one dispatch (`enter`) checks the module's own length
+// against the run's before entering: the sized code never runs with another length. Budget
+// charging is the generic module's (the sized compile keeps its bounded loops), so `steps` and
+// budget faults do not depend on the tier. Another length replaces L only after `replaceRuns`
+// runs in a row with it (hysteresis), and at most `maxCompiles` sized compiles are tried. A length
+// whose facts prove no more accesses than the generic ones is declined (no second module).
 import { disasmInsn } from '../compiler/disasm.js';
 import { classify, isInvalid } from '../compiler/opcodes.js';
 import type { Program } from '../compiler/program.js';
@@ -14,7 +27,8 @@ import {
   FAULT_WRITE, GLOBAL, EXPORT_MEMORY, EXPORT_RUN_I32, IMPORT_HELPER, IMPORT_MODULE, KIND_OF_CODE, REG_DUMP_OFFSET,
   RUN_RECORD_OFFSET, STATUS_OK, STATUS_STOPPED,
 } from '../backends/wasm/abi.js';
-import { compileToWasm, type CompiledWasm } from '../backends/wasm/compile.js';
+import { compileToWasm, IMPORT_MEMORY, sizedFacts, type CompiledWasm } from '../backends/wasm/compile.js';
+import type { AccessFact, ProgramFacts } from '../compiler/verify/facts.js';
 import type { Engine, Runnable } from './engine.js';
 import { FAULT_CODES, FAULT_TITLE, HelperError, type Fault, type RunResult } from './errors.js';
 import { regionHelperContext, type HelperContext, type HelperRegistry } from './helpers.js';
@@ -27,6 +41,51 @@ export interface WasmRunOptions {
   budget?: number;
   /** Contents of the host regions declared at compile time, in order; writable ones are copied back. */
   regions?: RegionSpec[];
+}
+
+/** The sized tier's policy (see the header). */
+export interface WasmTierOptions {
+  /** Compile a tier for a steady mem length (default true; false: every run on the generic module). */
+  specialize?: boolean;
+  /** Specialise for this length right away (a host that knows its hook's context size). */
+  specializeFor?: number;
+  /** Runs in a row with one length that make it steady when no tier exists (default 2). */
+  steadyRuns?: number;
+  /** Runs in a row with another length that make it replace the tier's length (default 16). */
+  replaceRuns?: number;
+  /** Most sized compiles tried over the instance's life, declined ones included (default 4); then the last tier stays. */
+  maxCompiles?: number;
+  /**
+   * 'sync': the run that makes a length steady compiles the tier and runs on it (Node, workers).
+   * 'async': that run and the next ones run on the generic module, the tier is compiled in a later
+   * task and used once ready (browsers' main threads; await `tierSettled()` to wait for it).
+   * Default: 'sync' for instantiateWasm, 'async' for instantiateWasmAsync.
+   */
+  compile?: 'sync' | 'async';
+}
+
+/** One sized compile: what it cost and what came of it. */
+export interface WasmTierCompile {
+  len: number;
+  /** The analysis for this length (programFacts with mem's size), ms. */
+  analysisMs: number;
+  /** Front end, passes, lowering, encoding (analysis excluded), ms. */
+  compileMs: number;
+  /** V8's compile + instantiate, ms. */
+  instantiateMs: number;
+  /** Accesses proven safe: for this length, and by the generic module's facts. */
+  proven: number;
+  provenGeneric: number;
+  /** 'used', or why the tier was not installed. */
+  outcome: string;
+}
+
+export interface WasmTierStats {
+  /** The length the sized tier serves, undefined without one. */
+  sizedLen: number | undefined;
+  genericRuns: number;
+  sizedRuns: number;
+  compiles: WasmTierCompile[];
 }
 
 /** A run option that does not fit the compiled module (e.g. host regions other than declared). */
@@ -78,12 +137,37 @@ function exportsOf(instance: WebAssembly.Instance): Exports {
   };
 }
 
+/** A module instantiated in the instance's memory: the generic one, or one sized for `len`. */
+interface Tier {
+  compiled: CompiledWasm;
+  exp: Exports;
+  /** The only mem length it may run with (compiled.memSize), -2 for any. */
+  len: number;
+  runs: number;
+}
+
+const ANY_LEN = -2;
+
 /**
  * One instance of a compiled program: run it any number of times. Made by instantiateWasm (sync)
  * or instantiateWasmAsync (what a browser's main thread needs for modules over a few KiB).
  */
 export class WasmInstance implements Runnable {
+  /** The module the current run entered (helpers and faults read its globals). */
   private exp: Exports | undefined;
+  private generic: Tier | undefined;
+  private sized: Tier | undefined;
+  /** The tier the last run entered (its stack range may be dirty when the next run switches). */
+  private last: Tier | undefined;
+  /** The policy is on (WasmTierOptions.specialize, and a module that may get a tier). */
+  private readonly policy: boolean;
+  private readonly tierOpts: Required<Omit<WasmTierOptions, 'specializeFor'>>;
+  private streakLen = -1;
+  private streak = 0;
+  /** Lengths whose sized compile was declined (no gain, layout differs, failed). */
+  private readonly declined = new Set<number>();
+  private readonly compiles: WasmTierCompile[] = [];
+  private pending: Promise<void> | undefined;
   /** Views of the instance's memory, renewed when it grows (growing detaches the old buffer). */
   private bytes: Uint8Array = new Uint8Array(0);
   private words = new Uint32Array(0);
@@ -106,21 +190,156 @@ export class WasmInstance implements Runnable {
     readonly program: Program,
     readonly compiled: CompiledWasm,
     readonly helpers: HelperRegistry,
+    tiers: WasmTierOptions = {},
   ) {
     this.restore = program.data.flatMap((d, i) => (d.writable ? [{ bytes: d.bytes, at: compiled.layout.dataBase[i] }] : []));
+    this.tierOpts = {
+      // A module for one length, or one asked to check everything, gets no tier with other facts.
+      specialize: (tiers.specialize ?? true) && compiled.memSize === undefined && compiled.factsFrom !== 'none',
+      steadyRuns: Math.max(1, tiers.steadyRuns ?? 2),
+      replaceRuns: Math.max(1, tiers.replaceRuns ?? 16),
+      maxCompiles: tiers.maxCompiles ?? 4,
+      compile: tiers.compile ?? 'sync',
+    };
+    this.policy = this.tierOpts.specialize;
   }
 
   /** The import object for this instance's module. */
   imports(): WebAssembly.Imports {
-    return {
-      [IMPORT_MODULE]: { [IMPORT_HELPER]: (id: number, r1: bigint, r2: bigint, r3: bigint, r4: bigint, r5: bigint) => this.helper(id, r1, r2, r3, r4, r5) },
+    const env: Record<string, WebAssembly.ImportValue> = {
+      [IMPORT_HELPER]: (id: number, r1: bigint, r2: bigint, r3: bigint, r4: bigint, r5: bigint) => this.helper(id, r1, r2, r3, r4, r5),
     };
+    if (this.compiled.memoryImported) env[IMPORT_MEMORY] = new WebAssembly.Memory({ initial: this.compiled.layout.initialPages, maximum: 65536 });
+    return { [IMPORT_MODULE]: env };
   }
 
   /** Binds the Wasm instance made from `imports()`. */
   attach(instance: WebAssembly.Instance): this {
-    this.exp = exportsOf(instance);
+    const exp = exportsOf(instance);
+    this.exp = exp;
+    this.generic = { compiled: this.compiled, exp, len: this.compiled.memSize ?? ANY_LEN, runs: 0 };
     return this;
+  }
+
+  /** Runs per tier, the sized tier's length, and every sized compile with its cost. */
+  tierStats(): WasmTierStats {
+    return { sizedLen: this.sized?.len, genericRuns: this.generic?.runs ?? 0, sizedRuns: this.sized?.runs ?? 0, compiles: [...this.compiles] };
+  }
+
+  /** Resolves when no sized compile is under way (the 'async' policy compiles in a later task). */
+  tierSettled(): Promise<void> {
+    return this.pending ?? Promise.resolve();
+  }
+
+  /**
+   * Compiles and installs the sized tier for `len` now, synchronously (what the policy does for a
+   * steady length; `specializeFor` does it at instantiation). Returns what came of it.
+   */
+  specialize(len: number): WasmTierCompile {
+    const job = this.sizedCompile(len);
+    if (job.compiled === undefined) return this.record(job);
+    const t0 = now();
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(new WebAssembly.Module(job.compiled.bytes), this.sizedImports());
+    } catch (e) {
+      return this.record({ ...job, why: `V8 refused the sized module: ${e instanceof Error ? e.message : String(e)}` }, now() - t0);
+    }
+    return this.install(instance, job, job.compiled, now() - t0);
+  }
+
+  /** The same with V8's compile and instantiate asynchronous. */
+  async specializeAsync(len: number): Promise<WasmTierCompile> {
+    const job = this.sizedCompile(len);
+    if (job.compiled === undefined) return this.record(job);
+    const t0 = now();
+    let instance: WebAssembly.Instance;
+    try {
+      instance = await WebAssembly.instantiate(await WebAssembly.compile(job.compiled.bytes), this.sizedImports());
+    } catch (e) {
+      return this.record({ ...job, why: `V8 refused the sized module: ${e instanceof Error ? e.message : String(e)}` }, now() - t0);
+    }
+    return this.install(instance, job, job.compiled, now() - t0);
+  }
+
+  private sizedImports(): WebAssembly.Imports {
+    return {
+      [IMPORT_MODULE]: {
+        [IMPORT_HELPER]: (id: number, r1: bigint, r2: bigint, r3: bigint, r4: bigint, r5: bigint) => this.helper(id, r1, r2, r3, r4, r5),
+        [IMPORT_MEMORY]: this.memory,
+      },
+    };
+  }
+
+  /** The analysis and compile for `len`, or why there is none. */
+  private sizedCompile(len: number): SizedJob {
+    if (!(Number.isSafeInteger(len) && len >= 0 && len < TWO_32)) throw new RangeError(`a sized tier's length must be a mem length in bytes (is ${len})`);
+    const generic = this.genericTier.compiled;
+    const job: SizedJob = { len, analysisMs: 0, compileMs: 0, proven: 0, provenGeneric: countProven(generic.facts) };
+    if (generic.memSize !== undefined) return { ...job, why: `the module is compiled for mem of ${generic.memSize} bytes only` };
+    if (generic.factsFrom === 'none') return { ...job, why: 'the module was compiled to check every access (facts: none)' };
+    const t0 = now();
+    const sized = sizedFacts(this.program, len, { hostRegions: generic.hostRegions });
+    job.analysisMs = now() - t0;
+    const facts = mergeFacts(generic.facts, sized);
+    job.proven = countProven(facts);
+    if (job.proven <= job.provenGeneric) return { ...job, why: 'this length proves no access the generic facts do not' };
+    let compiled: CompiledWasm;
+    try {
+      compiled = compileToWasm(this.program, { facts, memSize: len, importMemory: true, hostRegions: generic.hostRegions });
+    } catch (e) {
+      return { ...job, why: `the sized compile failed: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    job.compileMs = compiled.stats.compileMs;
+    if (!sameLayout(compiled, generic)) return { ...job, why: 'the sized module lays its memory out differently' };
+    return { ...job, compiled };
+  }
+
+  private record(job: SizedJob, instantiateMs = 0): WasmTierCompile {
+    const entry: WasmTierCompile = {
+      len: job.len, analysisMs: job.analysisMs, compileMs: job.compileMs, instantiateMs, proven: job.proven, provenGeneric: job.provenGeneric, outcome: job.why ?? 'used',
+    };
+    this.compiles.push(entry);
+    if (job.why !== undefined) this.declined.add(job.len);
+    return entry;
+  }
+
+  private install(instance: WebAssembly.Instance, job: SizedJob, compiled: CompiledWasm, instantiateMs: number): WasmTierCompile {
+    const exp = exportsOf(instance);
+    if (exp.memory !== this.memory) return this.record({ ...job, why: 'the sized module does not run in the generic instance\'s memory' }, instantiateMs);
+    this.sized = { compiled, exp, len: job.len, runs: 0 };
+    return this.record(job, instantiateMs);
+  }
+
+  private get genericTier(): Tier {
+    if (this.generic === undefined) throw new WasmRunError('the program was run before its Wasm instance was attached');
+    return this.generic;
+  }
+
+  /** The policy, once per run with mem: counts the streak of one length and tiers up on it. */
+  private observe(memLen: number): void {
+    if (memLen === this.streakLen) this.streak++;
+    else {
+      this.streakLen = memLen;
+      this.streak = 1;
+    }
+    const o = this.tierOpts;
+    const sized = this.sized;
+    if (sized !== undefined && sized.len === memLen) return;
+    // Once, when the streak reaches the mark: a steady generic length costs one compare per run.
+    if (this.streak !== (sized === undefined ? o.steadyRuns : o.replaceRuns)) return;
+    if (this.pending !== undefined || this.compiles.length >= o.maxCompiles || this.declined.has(memLen)) return;
+    if (o.compile === 'sync') {
+      this.specialize(memLen);
+      return;
+    }
+    // The run that asked goes on with the generic module; the tier is made in a later task.
+    this.pending = new Promise<void>((resolve) => setTimeout(resolve, 0))
+      .then(() => this.specializeAsync(memLen))
+      .then(() => undefined, () => undefined)
+      .finally(() => {
+        this.pending = undefined;
+      });
   }
 
   private get x(): Exports {
@@ -128,14 +347,19 @@ export class WasmInstance implements Runnable {
     return this.exp;
   }
 
+  /** The shared memory (the generic instance's; a sized tier imports it). */
+  private get memory(): WebAssembly.Memory {
+    return this.genericTier.exp.memory;
+  }
+
   // The per-run path: everything here is paid on every run of a program that may take well under
   // a microsecond, so no BigInt and no global access unless the run faults.
   run(opts: WasmRunOptions = {}): RunResult {
     const mem = opts.mem;
     const memLen = mem === undefined ? -1 : mem.length;
-    this.prepare(memLen, opts.regions);
+    const tier = this.prepare(memLen, opts.regions);
     if (mem !== undefined) this.bytes.set(mem, this.compiled.layout.memBase);
-    return this.enter(memLen, opts.budget);
+    return this.enter(tier, memLen, opts.budget);
   }
 
   /**
@@ -160,12 +384,14 @@ export class WasmInstance implements Runnable {
    */
   runResident(len: number, opts: Omit<WasmRunOptions, 'mem'> = {}): RunResult {
     if (!(Number.isSafeInteger(len) && len >= 0)) throw new RangeError(`context length must be a non-negative integer (is ${len})`);
-    this.prepare(len, opts.regions);
-    return this.enter(len, opts.budget);
+    return this.enter(this.prepare(len, opts.regions), len, opts.budget);
   }
 
-  /** Restores what a run may have changed and makes room for `memLen` bytes of mem (-1: none). */
-  private prepare(memLen: number, regions: RegionSpec[] | undefined): void {
+  /**
+   * Restores what a run may have changed and makes room for `memLen` bytes of mem (-1: none);
+   * returns the tier the run is for.
+   */
+  private prepare(memLen: number, regions: RegionSpec[] | undefined): Tier {
     const { layout } = this.compiled;
     this.host = this.compiled.hostRegions.length === 0 && (regions === undefined || regions.length === 0)
       ? NO_REGIONS
@@ -173,18 +399,32 @@ export class WasmInstance implements Runnable {
     this.memLen = memLen;
     const end = layout.memBase + (memLen < 0 ? 0 : memLen);
     if (end > this.bytes.length) this.ensureMemory(end);
+    let tier = this.sized;
+    if (tier !== undefined && tier.len === memLen) {
+      this.streakLen = memLen;
+    } else {
+      if (this.policy && memLen >= 0) this.observe(memLen);
+      tier = this.sized !== undefined && this.sized.len === memLen ? this.sized : this.genericTier;
+    }
     const u8 = this.bytes;
-    const dirty = this.compiled.stackWritten;
+    const last = this.last;
+    // Each module zeroes (or has zeroed) only the stack range it writes: on a switch, the range the
+    // other module's last run wrote is the host's to clear.
+    if (last !== undefined && last !== tier && last.compiled.stackWritten !== undefined) {
+      u8.fill(0, last.compiled.stackWritten.start, last.compiled.stackWritten.end);
+    }
+    const dirty = tier.compiled.stackWritten;
     // A small range the module zeroes itself: a host-side fill costs more to call than to run.
-    if (dirty !== undefined && !this.compiled.moduleZeroesStack) u8.fill(0, dirty.start, dirty.end);
+    if (dirty !== undefined && !tier.compiled.moduleZeroesStack) u8.fill(0, dirty.start, dirty.end);
     const restore = this.restore;
     for (let i = 0; i < restore.length; i++) u8.set(restore[i].bytes, restore[i].at);
     const host = this.host;
     for (let i = 0; i < host.length; i++) u8.set(host[i].bytes, layout.hostBase[i]);
+    return tier;
   }
 
   /** Runs with the memory prepared; reads the run record or the fault. */
-  private enter(memLen: number, budgetOpt: number | undefined): RunResult {
+  private enter(tier: Tier, memLen: number, budgetOpt: number | undefined): RunResult {
     const budget = budgetOpt ?? DEFAULT_BUDGET;
     if (!(budget >= 0)) throw new RangeError(`budget must be a non-negative number of instructions (is ${budget})`);
     this.table = undefined;
@@ -192,7 +432,14 @@ export class WasmInstance implements Runnable {
     const initial = budget >= MAX_BUDGET ? MAX_BUDGET : Math.floor(budget);
     // Not `initial % TWO_32`: a float modulo is a call out of V8's generated code (fmod).
     const hi = Math.floor(initial / TWO_32);
-    const status = this.x.run(memLen, initial - hi * TWO_32, hi);
+    // The one place runs enter a module: a module compiled for one mem length never sees another.
+    if (tier.len !== ANY_LEN && tier.len !== memLen) {
+      throw new WasmRunError(`the module is compiled for mem of exactly ${tier.len} bytes; this run's mem ${memLen < 0 ? 'is absent' : `has ${memLen} bytes`}`);
+    }
+    this.last = tier;
+    tier.runs++;
+    this.exp = tier.exp;
+    const status = tier.exp.run(memLen, initial - hi * TWO_32, hi);
     const words = this.words;
     const rec = RUN_RECORD_OFFSET >> 2;
     const steps = words[rec + 2] + words[rec + 3] * TWO_32;
@@ -233,7 +480,7 @@ export class WasmInstance implements Runnable {
   }
 
   private ensureMemory(end: number): void {
-    const memory = this.x.memory;
+    const memory = this.memory;
     const have = memory.buffer.byteLength;
     if (end > have) {
       const pages = Math.ceil((end - have) / 65536);
@@ -358,21 +605,74 @@ export class WasmInstance implements Runnable {
   }
 }
 
-/** Compiles (V8) and instantiates a compiled program, synchronously (Node, workers). */
-export function instantiateWasm(program: Program, compiled: CompiledWasm, helpers: HelperRegistry): WasmInstance {
-  const inst = new WasmInstance(program, compiled, helpers);
-  return inst.attach(new WebAssembly.Instance(new WebAssembly.Module(compiled.bytes), inst.imports()));
+/**
+ * Compiles (V8) and instantiates a compiled program, synchronously (Node, workers). With
+ * `specializeFor`, the sized tier for that length is compiled here too.
+ */
+export function instantiateWasm(program: Program, compiled: CompiledWasm, helpers: HelperRegistry, tiers: WasmTierOptions = {}): WasmInstance {
+  const inst = new WasmInstance(program, compiled, helpers, tiers);
+  inst.attach(new WebAssembly.Instance(new WebAssembly.Module(compiled.bytes), inst.imports()));
+  if (tiers.specializeFor !== undefined && (tiers.specialize ?? true)) inst.specialize(tiers.specializeFor);
+  return inst;
 }
 
 /** The same, asynchronously (browsers refuse synchronous compiles of larger modules on the main thread). */
-export async function instantiateWasmAsync(program: Program, compiled: CompiledWasm, helpers: HelperRegistry): Promise<WasmInstance> {
-  const inst = new WasmInstance(program, compiled, helpers);
+export async function instantiateWasmAsync(program: Program, compiled: CompiledWasm, helpers: HelperRegistry, tiers: WasmTierOptions = {}): Promise<WasmInstance> {
+  const inst = new WasmInstance(program, compiled, helpers, { compile: 'async', ...tiers });
   const module = await WebAssembly.compile(compiled.bytes);
-  return inst.attach(await WebAssembly.instantiate(module, inst.imports()));
+  inst.attach(await WebAssembly.instantiate(module, inst.imports()));
+  if (tiers.specializeFor !== undefined && (tiers.specialize ?? true)) await inst.specializeAsync(tiers.specializeFor);
+  return inst;
 }
+
+/** Facts that hold for any mem length (a load's facts assuming one are not). */
+const anyLength = (facts: ProgramFacts | undefined): ProgramFacts | undefined => (facts !== undefined && facts.assumedSizes.mem === undefined ? facts : undefined);
 
 export const wasmEngine: Engine = {
   name: 'wasm',
-  description: 'sandboxed WebAssembly (femtojit JIT: IR -> Wasm, one instance per program)',
-  prepare: (program, helpers) => instantiateWasmAsync(program, compileToWasm(program), helpers),
+  description: 'sandboxed WebAssembly (femtojit JIT: IR -> Wasm, one instance per program, a sized tier for a steady context length)',
+  prepare: (program, helpers, facts) => instantiateWasmAsync(program, compileToWasm(program, { facts: anyLength(facts) }), helpers),
 };
+
+interface SizedJob {
+  len: number;
+  analysisMs: number;
+  compileMs: number;
+  proven: number;
+  provenGeneric: number;
+  compiled?: CompiledWasm;
+  /** Why there is no tier (undefined: there is one). */
+  why?: string;
+}
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+const countProven = (facts: ProgramFacts): number => {
+  let n = 0;
+  for (const f of facts.access.values()) if (f.verdict === 'proven') n++;
+  return n;
+};
+
+/**
+ * The facts for the sized compile: per access the sized analysis's fact unless only the generic
+ * one is proven (both hold at this length; widening can make either the sharper), and the generic
+ * module's bounded loops, so that both modules charge the budget alike.
+ */
+function mergeFacts(generic: ProgramFacts, sized: ProgramFacts): ProgramFacts {
+  const access = new Map<number, AccessFact>();
+  for (const [slot, f] of sized.access) {
+    const g = generic.access.get(slot);
+    access.set(slot, f.verdict !== 'proven' && g?.verdict === 'proven' ? g : f);
+  }
+  return { access, boundedBackEdges: generic.boundedBackEdges, assumedSizes: sized.assumedSizes };
+}
+
+function sameLayout(a: CompiledWasm, b: CompiledWasm): boolean {
+  const x = a.layout;
+  const y = b.layout;
+  return x.memBase === y.memBase && x.stackBase === y.stackBase && x.stackTop === y.stackTop && x.initialPages === y.initialPages
+    && x.dataBase.length === y.dataBase.length && x.dataBase.every((v, i) => v === y.dataBase[i])
+    && x.hostBase.length === y.hostBase.length && x.hostBase.every((v, i) => v === y.hostBase[i])
+    && x.regions.length === y.regions.length
+    && x.regions.every((r, i) => r.name === y.regions[i].name && r.base === y.regions[i].base && r.size === y.regions[i].size && r.writable === y.regions[i].writable);
+}

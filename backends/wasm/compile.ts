@@ -4,7 +4,9 @@ import { frontEnd, programFacts } from '../../compiler/frontend.js';
 import type { IrModule } from '../../compiler/ir/ir.js';
 import type { Program } from '../../compiler/program.js';
 import { noFacts, type ProgramFacts } from '../../compiler/verify/facts.js';
+import { IMPORT_MODULE } from './abi.js';
 import { lowerModule, moduleLayout, MODULE_ZERO_MAX_BYTES, type HostRegionDecl, type ModuleLayout } from './lower.js';
+import { importDefinedMemory } from './module.js';
 
 export interface WasmCompileOptions {
   /**
@@ -21,6 +23,20 @@ export interface WasmCompileOptions {
   names?: boolean;
   /** Host regions every run will supply (names, sizes and writability are fixed at compile time). */
   hostRegions?: readonly HostRegionDecl[];
+  /**
+   * The mem length every run of this module will have. With facts 'analyze' the analysis assumes
+   * exactly this length (sizedFacts); given facts are taken as computed for it. The module is then
+   * only correct for runs whose mem has this length: whoever runs it must enforce that (the JIT's
+   * sized tier, runtime/wasm-engine.ts, does it at its one dispatch). Recorded in `memSize`.
+   */
+  memSize?: number;
+  /**
+   * Import the linear memory as `env.memory` (same limits, still exported as `memory`) instead of
+   * defining it, so that the module can run in another instance's memory: the JIT's sized tier
+   * shares the generic instance's memory this way. Default false (AOT output and other hosts get
+   * the ABI's defined memory).
+   */
+  importMemory?: boolean;
 }
 
 export interface WasmCompileStats {
@@ -36,6 +52,14 @@ export interface CompiledWasm {
   bytes: Uint8Array<ArrayBuffer>;
   layout: ModuleLayout;
   ir: IrModule;
+  /** The facts the module was compiled with (noFacts() for facts 'none'). */
+  facts: ProgramFacts;
+  /** Where the facts came from: 'none' asks for every check, so no tier may add facts. */
+  factsFrom: 'analyze' | 'given' | 'none';
+  /** The only mem length the module may run with (WasmCompileOptions.memSize), undefined: any. */
+  memSize: number | undefined;
+  /** The memory is imported as `env.memory` (WasmCompileOptions.importMemory). */
+  memoryImported: boolean;
   hostRegions: readonly HostRegionDecl[];
   stats: WasmCompileStats;
   /**
@@ -63,23 +87,50 @@ const now = (): number => (typeof performance !== 'undefined' ? performance.now(
 export function compileToWasm(program: Program, opts: WasmCompileOptions = {}): CompiledWasm {
   const t0 = now();
   const hostRegions = opts.hostRegions ?? [];
+  const memSize = opts.memSize;
+  if (memSize !== undefined && !(Number.isSafeInteger(memSize) && memSize >= 0 && memSize < 2 ** 32)) {
+    throw new RangeError(`memSize must be a mem length in bytes, 0 to 2^32-1 (is ${memSize})`);
+  }
+  const factsFrom = opts.facts === 'none' ? 'none' : opts.facts === undefined || opts.facts === 'analyze' ? 'analyze' : 'given';
   const facts =
     opts.facts === 'none' ? noFacts()
-    : opts.facts === undefined || opts.facts === 'analyze' ? programFacts(program, { helpers: opts.helpers, hostRegions })
-    : opts.facts;
+    : typeof opts.facts === 'object' ? opts.facts
+    : memSize !== undefined ? sizedFacts(program, memSize, { helpers: opts.helpers, hostRegions })
+    : programFacts(program, { helpers: opts.helpers, hostRegions });
   const ir = frontEnd(program, facts, { optimize: opts.optimize });
   const written = stackWritten(ir, facts, moduleLayout(ir, hostRegions));
   const moduleZeroesStack = written !== undefined && wordSpan(written) <= MODULE_ZERO_MAX_BYTES;
   const lowered = lowerModule(ir, { hostRegions, name: program.origin, names: opts.names ?? false, zeroStack: moduleZeroesStack ? written : undefined });
+  const importMemory = opts.importMemory ?? false;
   return {
-    bytes: lowered.bytes,
+    bytes: importMemory ? importDefinedMemory(lowered.bytes, IMPORT_MODULE, IMPORT_MEMORY) : lowered.bytes,
     layout: lowered.layout,
     ir,
+    facts,
+    factsFrom,
+    memSize,
+    memoryImported: importMemory,
     hostRegions,
     stats: { insns: program.insns.length, compileMs: now() - t0, irreducible: lowered.irreducible },
     stackWritten: written,
     moduleZeroesStack,
   };
+}
+
+/** The memory import's field name under `env` (WasmCompileOptions.importMemory). */
+export const IMPORT_MEMORY = 'memory';
+
+/**
+ * The analysis's facts for runs whose mem is exactly `memSize` bytes: r2 and the mem region's size
+ * are that constant, so most mem accesses are proven. Valid for that length only. (programFacts
+ * reads mem's size from a region named 'mem' among the regions it is given.)
+ */
+export function sizedFacts(
+  program: Program,
+  memSize: number,
+  opts: { helpers?: ReadonlySet<number>; hostRegions?: readonly HostRegionDecl[] } = {},
+): ProgramFacts {
+  return programFacts(program, { helpers: opts.helpers, hostRegions: [...(opts.hostRegions ?? []), { name: 'mem', size: memSize, writable: true }] });
 }
 
 /** Bytes of the 8-byte words that cover a range (what `run`'s zeroing stores). */

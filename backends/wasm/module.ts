@@ -4,7 +4,7 @@
 // femtojit's function names. Cross-references (call targets, global writes, memory use, export
 // targets) are checked when the module is built, with messages naming the culprit.
 import { FunctionBuilder } from './encode.js';
-import { ByteWriter, WasmEncodeError, lebU32Size } from './leb128.js';
+import { ByteReader, ByteWriter, WasmEncodeError, lebU32Size } from './leb128.js';
 import {
   ExternKind,
   FUNCREF,
@@ -473,4 +473,66 @@ export class ModuleBuilder {
   private fail(what: string): never {
     throw new WasmEncodeError(`wasm module${this.options.name ? ` '${this.options.name}'` : ''}: ${what}`);
   }
+}
+
+/**
+ * A module's own (defined) memory turned into an import of `module.name` with the same limits, the
+ * rest unchanged: memory index 0 stays index 0 and function imports keep their indices (a memory
+ * import does not enter the function index space), so every instruction and export still means
+ * what it meant. A second module made so can run in the first one's memory (the Wasm JIT's
+ * size-specialised tier). Throws WasmEncodeError on bytes that do not hold one defined memory.
+ */
+export function importDefinedMemory(bytes: Uint8Array, module: string, name: string): Uint8Array<ArrayBuffer> {
+  const fail = (what: string): never => {
+    throw new WasmEncodeError(`cannot import the module's memory: ${what}`);
+  };
+  const header = MAGIC_AND_VERSION;
+  if (bytes.length < header.length || header.some((b, i) => bytes[i] !== b)) fail('not a Wasm 1 module');
+  const sections: { id: number; body: Uint8Array }[] = [];
+  const r = new ByteReader(bytes, header.length);
+  while (r.pos < bytes.length) {
+    const id = r.u8();
+    const size = r.u32();
+    if (r.pos + size > bytes.length) fail(`section ${id} runs past the end of the module`);
+    sections.push({ id, body: bytes.subarray(r.pos, r.pos + size) });
+    r.pos += size;
+  }
+  const memAt = sections.findIndex((s) => s.id === Section.Memory);
+  if (memAt < 0) fail('it defines no memory');
+  const mem = new ByteReader(sections[memAt].body);
+  if (mem.u32() !== 1) fail('it does not define exactly one memory');
+  const limits = sections[memAt].body.subarray(mem.pos);
+
+  const imp = new ByteWriter(64);
+  const oldAt = sections.findIndex((s) => s.id === Section.Import);
+  let count = 0;
+  let rest: Uint8Array = new Uint8Array(0);
+  if (oldAt >= 0) {
+    const old = new ByteReader(sections[oldAt].body);
+    count = old.u32();
+    rest = sections[oldAt].body.subarray(old.pos);
+  }
+  imp.writeU32(count + 1);
+  imp.bytesFrom(rest);
+  imp.name(module);
+  imp.name(name);
+  imp.u8(ExternKind.Memory);
+  imp.bytesFrom(limits);
+  const importSection = { id: Section.Import as number, body: imp.toBytes() };
+
+  const kept = sections.filter((s) => s.id !== Section.Memory);
+  if (oldAt >= 0) kept[kept.findIndex((s) => s.id === Section.Import)] = importSection;
+  else {
+    // Known sections are ordered by id: the import section goes before the first one after it.
+    const after = kept.findIndex((s) => s.id > Section.Import);
+    kept.splice(after < 0 ? kept.length : after, 0, importSection);
+  }
+  const out = new ByteWriter(bytes.length + 32);
+  out.bytesFrom(header);
+  for (const s of kept) {
+    out.u8(s.id);
+    out.writeU32(s.body.length);
+    out.bytesFrom(s.body);
+  }
+  return out.toBytes();
 }
