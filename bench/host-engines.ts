@@ -62,7 +62,7 @@ async function timeWasm(inst: WasmInstance, input: Uint8Array, timing: TimingOpt
  */
 export const WASM_JIT: EbpfBenchEngine = {
   name: 'wasm',
-  description: 'femtojit Wasm JIT (runtime/engine.ts `wasm`): the loaded program with its verifier facts -> IR passes -> lowering, then V8 compile + instantiate; one instance, the context resident in its memory (`contextView`/`runResident`) and rewritten before each run only for programs that write it, as the clang-wasm32 driver does',
+  description: 'femtojit Wasm JIT (runtime/engine.ts `wasm`): the loaded program with its verifier facts -> IR passes -> lowering, then V8 compile + instantiate; one instance, which tiers up to a module specialised for the context length on the second run with that length (sized facts when they prove more: runtime/wasm-engine.ts); the context resident in its memory (`contextView`/`runResident`) and rewritten before each run only for programs that write it, as the clang-wasm32 driver does',
   where: 'host',
   unavailable: async () => (ENGINES.has('wasm') ? undefined : "runtime/engine.ts has no 'wasm' engine"),
   async measure(program, helpers, input, timing, mutates = true) {
@@ -116,7 +116,8 @@ export const WASM_AOT: EbpfBenchEngine = {
     // The same facts give the same layout, without analysing the program again.
     const layout = compileToWasm(program, { facts });
     const t1 = performance.now();
-    const runnable = instantiateWasm(program, { ...layout, bytes }, helpers);
+    // The binaryen output itself: no JIT tier may replace it.
+    const runnable = instantiateWasm(program, { ...layout, bytes }, helpers, { specialize: false });
     const instantiateMs = performance.now() - t1;
     return timeWasm(runnable, input, timing, mutates, {
       checksum: 0n, jitMs, instantiateMs, prepareMs: jitMs + instantiateMs, codeBytes: bytes.length,

@@ -122,15 +122,14 @@ export const IMPORT_MEMORY = 'memory';
 
 /**
  * The analysis's facts for runs whose mem is exactly `memSize` bytes: r2 and the mem region's size
- * are that constant, so most mem accesses are proven. Valid for that length only. (programFacts
- * reads mem's size from a region named 'mem' among the regions it is given.)
+ * are that constant, so most mem accesses are proven. Valid for that length only.
  */
 export function sizedFacts(
   program: Program,
   memSize: number,
   opts: { helpers?: ReadonlySet<number>; hostRegions?: readonly HostRegionDecl[] } = {},
 ): ProgramFacts {
-  return programFacts(program, { helpers: opts.helpers, hostRegions: [...(opts.hostRegions ?? []), { name: 'mem', size: memSize, writable: true }] });
+  return programFacts(program, { helpers: opts.helpers, hostRegions: opts.hostRegions, memSize });
 }
 
 /** Bytes of the 8-byte words that cover a range (what `run`'s zeroing stores). */
