@@ -181,6 +181,53 @@ describe('verdicts on small programs', () => {
 
 // ---- what the faster fixpoint must keep (call cache, replayed blocks, per-loop thresholds) ----
 
+describe('values no fact depends on are forgotten, the others kept', () => {
+  it('keeps a callee\'s return value that the caller adds to a pointer', () => {
+    const p = asm([
+      'mov %r6, %r1', 'call local three', 'mov %r1, %r6', 'add %r1, %r0', 'ldxb %r0, [%r1+0]', 'exit',
+      'three:', 'mov %r0, 5', 'xor %r0, 6', 'exit',
+    ].join('\n'));
+    const r = run(p, 4);
+    expect(r.facts.access.get(4)).toMatchObject({ verdict: 'proven', region: 'mem', offset: { min: 3, max: 3 } });
+    expect(run(p, 3).facts.access.get(4)?.verdict).toBe('fault');
+  });
+
+  it('keeps a pointer the caller stored in its frame for the callee to load and use', () => {
+    const p = asm([
+      'stxdw [%r10-8], %r1', 'mov %r1, %r10', 'add %r1, -8', 'call local use', 'exit',
+      'use:', 'ldxdw %r2, [%r1+0]', 'ldxb %r0, [%r2+3]', 'exit',
+    ].join('\n'));
+    const r = run(p, 4);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.facts.access.get(6)).toMatchObject({ verdict: 'proven', region: 'mem', offset: { min: 3, max: 3 } });
+  });
+
+  it('keeps a second induction variable that ends up in an address', () => {
+    const p = asm([
+      'mov %r3, 0', 'mov %r4, 0', 'mov %r0, 0',
+      'loop:', 'add %r4, 2', 'mul %r0, 3', 'add %r0, %r4', 'add %r3, 1', 'jlt %r3, 4, loop',
+      'mov %r5, %r1', 'add %r5, %r4', 'ldxb %r0, [%r5+0]', 'exit',
+    ].join('\n'));
+    const r = run(p, 9);
+    expect(r.facts.access.get(10)).toMatchObject({ verdict: 'proven', region: 'mem', offset: { min: 8, max: 8 } });
+    expect([...r.facts.boundedBackEdges]).toEqual([7]);
+  });
+
+  it('forgets stored values nothing reads as an address, not which stack bytes are written', () => {
+    const p = asm([
+      'mov %r0, 0', 'mov %r3, 0',
+      'loop:', 'stxdw [%r10-8], %r0', 'ldxdw %r4, [%r10-8]', 'add %r0, %r4', 'add %r0, 7', 'add %r3, 1', 'jlt %r3, 9, loop',
+      'ldxw %r0, [%r10-8]', 'ldxw %r0, [%r10-16]', 'exit',
+    ].join('\n'));
+    const r = run(p);
+    // The accumulator's value is never needed (and never settles); the slot it goes through is
+    // still written on every path, and the slot below it still is not.
+    expect(r.diagnostics.map((d) => [d.index, d.rule])).toEqual([[9, 'uninit-stack']]);
+    expect(verdict(r, 8)).toBe('proven');
+    expect([...r.facts.boundedBackEdges]).toEqual([7]);
+  });
+});
+
 describe('facts that the analysis records from shared or replayed work', () => {
   it('records the facts of a function first analysed while its caller\'s loop was still ascending', () => {
     const p = asm([

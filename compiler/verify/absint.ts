@@ -15,7 +15,9 @@
 // branches of that cycle compare with), then one descending pass that records the facts. A block
 // outside loops whose inputs that pass leaves unchanged is not run again: what it recorded while
 // ascending is replayed. Everything is bounded, so analysis terminates on any program; a program
-// too large to analyse in the work budget gets no proofs (all accesses checked).
+// too large to analyse in the work budget gets no proofs (all accesses checked). Values that no
+// fact can depend on (a backward relevance pass finds them: accumulators, stored values nobody
+// loads into an address) are kept as unknown, so they neither cost work nor keep loops iterating.
 //
 // Stack offsets in facts are relative to the frame pointer r10 of the function doing the access
 // (its own frame is [-512, 0), its callers' frames are above 0): a function is entered at different
@@ -94,13 +96,20 @@ export function analyze(program: Program, opts: AnalysisOptions): AnalysisResult
 const STACK = STACK_REGION;
 const MEM = 1;
 const FP = 10;
-const WIDEN_DELAY = 2;
+const WIDEN_DELAY = 0;
 const MAX_REDUCED_VISITS = 12;
 const MAX_WORK = 3_000_000;
 const DEFAULT_MAX_TRIPS = 1 << 20;
 const SLOTS_PER_FRAME = STACK_FRAME / 8;
 const STACK_LO = -STACK_FRAME;
 const MEM_MAX = 0xffffffff;
+/** Relevance masks: bit r for register r, and one bit for the contents of memory. */
+const REL_MEM = 1 << 11;
+const REL_FP = 1 << FP;
+/** r1-r5 (helper and local-call arguments) and r0-r5 (what a call defines or clobbers). */
+const REL_ARGS = 0x3e;
+const REL_CALL = 0x3f;
+const REL_ALL = 0xfff;
 
 interface RegionInfo {
   name: string;
@@ -187,6 +196,17 @@ class Analyzer {
   private readonly addInfo = new Map<number, Num>();
   private readonly memSize?: number;
   private work = 0;
+  /**
+   * Per slot: what the facts may still depend on after the instruction there (see relevance()).
+   * A register outside it holds a value no fact can observe: the analysis keeps it as unknown.
+   */
+  private readonly relAfter: Uint16Array;
+  /** Per block: the same at its start. */
+  private readonly relIn: Uint16Array;
+  /** Per slot: 1 where the instruction only computes a faint register (it is not run). */
+  private readonly faintDef: Uint8Array;
+  /** Per function: the same at its entry (for the arguments and the caller's memory). */
+  private readonly relEntry: number[];
 
   constructor(prog: Program, opts: AnalysisOptions) {
     this.prog = prog;
@@ -203,6 +223,11 @@ class Analyzer {
     ];
     for (const r of prog.relocs) this.relocAt.set(r.slot, r.section);
     this.thresholds = this.collectThresholds();
+    this.relAfter = new Uint16Array(prog.insns.length + 2);
+    this.relIn = new Uint16Array(this.cfg.blocks.length);
+    this.faintDef = new Uint8Array(prog.insns.length + 2);
+    this.relEntry = new Array<number>(this.cfg.functions.length).fill(0);
+    if (this.cfg.entry >= 0) this.relevance();
   }
 
   run(): void {
@@ -280,6 +305,89 @@ class Analyzer {
       this.graphs.set(fn, g);
     }
     return g;
+  }
+
+  // ---- relevance ----
+
+  /**
+   * Which values the facts can depend on, backwards from what they read: bases of accesses,
+   * operands of branches (they decide reachability and refine), arguments of helpers, and values
+   * that flow into those (through registers, memory and calls). Add/sub-immediate destinations on
+   * cycles count too (termination facts read their values). Anything else (an accumulator nobody
+   * compares or dereferences) is faint: the analysis forgets it, which is sound (less is known)
+   * and costs no fact, while its ever-growing ranges would keep loops iterating and states unequal.
+   * Calls are summarised per function: its exit needs what any call site needs after the call.
+   */
+  private relevance(): void {
+    const fns = this.cfg.functions;
+    const relExit = new Array<number>(fns.length).fill(0);
+    const callers = new Map<number, number[]>();
+    for (const f of fns) for (const cs of f.calls) {
+      const l = callers.get(cs.callee);
+      if (l === undefined) callers.set(cs.callee, [f.id]);
+      else l.push(f.id);
+    }
+    // Callees first (recursion is rejected, so this settles quickly): a function is redone when
+    // what its exit or one of its callees' entries needs grew.
+    const dirty = new Set<number>();
+    for (let k = fns.length - 1; k >= 0; k--) if (fns[k].reachable) dirty.add(k);
+    while (dirty.size > 0) {
+      const fn: number = dirty.values().next().value ?? 0;
+      dirty.delete(fn);
+      const e = this.relevanceOf(fn, relExit[fn]);
+      if (e !== this.relEntry[fn]) {
+        this.relEntry[fn] = e;
+        for (const c of callers.get(fn) ?? []) if (fns[c].reachable) dirty.add(c);
+      }
+      for (const cs of fns[fn].calls) {
+        const need = this.relAfter[cs.slot] & (1 | REL_MEM);
+        if ((relExit[cs.callee] | need) !== relExit[cs.callee] && fns[cs.callee].reachable) {
+          relExit[cs.callee] |= need;
+          dirty.add(cs.callee);
+        }
+      }
+    }
+  }
+
+  /** Backward fixpoint over one function (a worklist in postorder); returns what its entry needs. */
+  private relevanceOf(fn: number, atExit: number): number {
+    const g = this.graph(fn);
+    const blocks = this.cfg.blocks;
+    const insns = this.prog.insns;
+    const cyclic = new Set<number>();
+    for (const c of g.cycleOf.values()) for (const b of c) cyclic.add(b);
+    const starts: number[] = [];
+    // Popped from the end: reverse postorder pushed means postorder popped.
+    const work: number[] = [...g.rpo];
+    const queued = new Set<number>(work);
+    while (work.length > 0) {
+      const b = work.pop() ?? 0;
+      queued.delete(b);
+      const blk = blocks[b];
+      let R = 0;
+      for (const succ of blk.succs) if (g.order.has(succ)) R |= this.relIn[succ];
+      starts.length = 0;
+      for (let i = blk.start; i <= blk.last; i += this.cls[i]?.form === 'lddw' ? 2 : 1) starts.push(i);
+      const cyc = cyclic.has(b);
+      for (let k = starts.length - 1; k >= 0; k--) {
+        const i = starts[k];
+        const c = this.cls[i];
+        if (c === undefined) { R = REL_ALL; continue; }
+        if (c.form === 'exit') R = atExit;
+        R |= REL_FP;
+        this.relAfter[i] = R;
+        const pure = c.form === 'alu' || c.form === 'neg' || c.form === 'end' || c.form === 'lddw';
+        const counter = cyc && c.form === 'alu' && !c.srcReg && (c.alu === 'add' || c.alu === 'sub');
+        this.faintDef[i] = pure && !counter && (R & (1 << insns[i].dst)) === 0 ? 1 : 0;
+        R = relBefore(R, insns[i], c, cyc, () => this.relEntry[this.cfg.fnOfSlot[i + 1 + insns[i].imm]] ?? REL_ALL);
+      }
+      R |= REL_FP;
+      if (R !== this.relIn[b]) {
+        this.relIn[b] = R;
+        for (const p of blk.preds) if (g.order.has(p) && !queued.has(p)) { queued.add(p); work.push(p); }
+      }
+    }
+    return this.relIn[g.rpo[0]];
   }
 
   // ---- fixpoint ----
@@ -394,6 +502,7 @@ class Analyzer {
       const k = succ * nb + b;
       const o = outs.get(succ);
       if (o === undefined) { edge.delete(k); continue; }
+      forgetFaint(o, this.relIn[succ]);
       if (keepEqual) {
         const old = edge.get(k);
         if (old !== undefined && stateEqual(old, o)) continue;
@@ -435,7 +544,14 @@ class Analyzer {
       if (c === undefined) return out;
       if (++this.work > MAX_WORK) throw new GiveUp();
       if (i === blk.last && (c.form === 'jcond' || c.form === 'ja' || c.form === 'exit')) break;
-      cur = this.step(ctx, i, insns[i], c, cur);
+      if (this.faintDef[i] === 1) {
+        const insn = insns[i];
+        const ptrs = c.form === 'lddw' ? this.relocAt.has(i) : c.form === 'alu' && (isTopPtr(cur.regs[insn.dst]) || (c.srcReg && isTopPtr(cur.regs[insn.src])));
+        cur.setReg(insn.dst, ptrs ? MIXED_TOP : SCALAR_TOP);
+      } else {
+        cur = this.step(ctx, i, insns[i], c, cur);
+        if (c.form === 'call' && cur !== undefined && (this.relAfter[i] & 1) === 0) cur.setReg(0, SCALAR_TOP);
+      }
       if (c.form === 'lddw') i++;
     }
     if (cur === undefined) return out;
@@ -788,7 +904,9 @@ class Analyzer {
       }
     }
     for (const r of keep) if (shiftOf(r) !== 0) aff = aff.assign(r, unitCoef(r, 1), STACK_FRAME);
-    const entry = new State(regs, stack, zone, aff);
+    const need = this.relEntry[callee] ?? REL_ALL;
+    const entry = new State(regs, (need & REL_MEM) !== 0 ? stack : stack.map(valueless), zone, aff);
+    forgetFaint(entry, need);
     const exit = this.call(callee, entry, ctx.depth + 1, ctx.record);
     ctx.capture?.push({ k: 'call', fn: callee, entry, depth: ctx.depth + 1 });
     if (exit === undefined) return undefined;
@@ -854,6 +972,10 @@ class Analyzer {
     }
     switch (c.form) {
       case 'ldx': {
+        if ((this.relAfter[i] & (1 << insn.dst)) === 0) {
+          s.setReg(insn.dst, exact ? MIXED_TOP : SCALAR_TOP);
+          return s;
+        }
         let v: Val | undefined;
         if (exact) v = readSlot(s, Number(lo), size);
         if (v === undefined) v = scalar(zext(top(size * 8), 64));
@@ -863,7 +985,7 @@ class Analyzer {
       }
       case 'st': case 'stx': {
         const val: Val = c.form === 'st' ? scalar(constant(64, BigInt(insn.imm))) : s.regs[insn.src];
-        if (onStack) writeStack(s, lo, hi, size, exact ? val : undefined, frameTop);
+        if (onStack) writeStack(s, lo, hi, size, exact ? val : undefined, frameTop, (this.relAfter[i] & REL_MEM) !== 0);
         else if (base.kind !== 'ptr' && mayAddressStack(base.n, insn.off)) havocStack(s);
         return s;
       }
@@ -1073,8 +1195,8 @@ class Analyzer {
   private collectThresholds(): Thresholds {
     const set = new Set<bigint>([0n, 1n, -1n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 63n - 1n, -(2n ** 63n), BigInt(MEM_MAX)]);
     const add = (s: Set<bigint>, v: bigint): void => { s.add(v - 1n); s.add(v); s.add(v + 1n); };
-    for (const r of this.regions) if (r.size !== undefined) add(set, BigInt(r.size));
     const stack = new Set(set);
+    for (const r of this.regions) if (r.size !== undefined) { add(stack, BigInt(r.size)); if (r.name !== 'stack') add(set, BigInt(r.size)); }
     for (let k = -1; k <= MAX_CALL_DEPTH; k++) add(stack, BigInt(STACK_FRAME * k));
     return { values: sortBig(set), stack: sortBig(stack) };
   }
@@ -1209,6 +1331,57 @@ function related(s: State, x: number): boolean {
   return s.zone.mentions(x);
 }
 
+/**
+ * Registers r0-r9 outside `need` become unknown scalars (uninitialised ones stay so), unless a
+ * relation links them with a needed one in a way the intervals do not already say: through a
+ * faint register the relations can still bound the others (in p = q + r, r <= x + 3 the faint q
+ * links p and x). A known value is first substituted into the equalities.
+ */
+function forgetFaint(s: State, need: number): void {
+  for (let r = 0; r < FP; r++) {
+    if ((need & (1 << r)) !== 0) continue;
+    const v = s.regs[r];
+    if (v.kind === 'uninit' || v === SCALAR_TOP || v === MIXED_TOP || linked(s, r, need)) continue;
+    const { lo, hi } = bounds(s);
+    if (lo[r] === hi[r] && Math.abs(lo[r]) <= 2 ** 50 && s.aff.rows.some((row) => row[r] !== 0)) s.aff = s.aff.add(UNIT_COEF[r], lo[r]) ?? s.aff;
+    s.setReg(r, isTopPtr(v) ? MIXED_TOP : SCALAR_TOP);
+  }
+}
+
+/**
+ * Whether forgetting v needs the top that also covers pointers (a faint register is never used
+ * as an address, but its unknown value should still not claim to be a plain integer).
+ */
+function isTopPtr(v: Val): boolean {
+  return v.kind === 'ptr' || v.region === MIXED;
+}
+
+/**
+ * Whether a relation says more about x and a needed register (or r10, or the mem length) than
+ * their intervals: a zone bound tighter than the intervals give, or an equation (unless x is known).
+ */
+function linked(s: State, x: number, need: number): boolean {
+  const keep = need | REL_FP | (1 << LEN);
+  const d = s.zone.d;
+  const { lo, hi } = bounds(s);
+  for (let k = 0; k < NVARS; k++) {
+    if (k === x || (keep & (1 << k)) === 0) continue;
+    const a = d[x * NVARS + k], b = d[k * NVARS + x];
+    if (a !== Infinity && !(hi[x] - lo[k] <= a)) return true;
+    if (b !== Infinity && !(hi[k] - lo[x] <= b)) return true;
+  }
+  if (lo[x] === hi[x] && Math.abs(lo[x]) <= 2 ** 50) return false;
+  for (const row of s.aff.rows) {
+    if (row[x] === 0) continue;
+    for (let k = 0; k < NVARS; k++) if (k !== x && row[k] !== 0 && (keep & (1 << k)) !== 0) return true;
+  }
+  return false;
+}
+
+function valueless(sl: Slot | undefined): Slot | undefined {
+  return sl === undefined || sl.val === undefined ? sl : { init: sl.init };
+}
+
 function havocStack(s: State): void {
   s.stack = s.stack.map((sl) => (sl === undefined || sl.val === undefined ? sl : { init: sl.init }));
 }
@@ -1231,7 +1404,8 @@ function readSlot(s: State, o: number, size: number): Val | undefined {
   return undefined;
 }
 
-function writeStack(s: State, lo: bigint, hi: bigint, size: number, val: Val | undefined, frameTop: bigint): void {
+/** `remember`: keep the stored value (else only which bytes are written: nothing reads it). */
+function writeStack(s: State, lo: bigint, hi: bigint, size: number, val: Val | undefined, frameTop: bigint, remember = true): void {
   const from = lo < BigInt(STACK_LO) ? BigInt(STACK_LO) : lo;
   const to = hi + BigInt(size) > frameTop ? frameTop : hi + BigInt(size);
   if (from >= to) return;
@@ -1256,7 +1430,7 @@ function writeStack(s: State, lo: bigint, hi: bigint, size: number, val: Val | u
       }
     }
     const at = first & 7;
-    if ((first >> 3) === (last >> 3) && at % size === 0) {
+    if (remember && (first >> 3) === (last >> 3) && at % size === 0) {
       const stored = size === 8 ? val : val.kind === 'scalar' ? scalar(zext(trunc(val.n, size * 8), 64)) : undefined;
       if (stored !== undefined) stack[first >> 3] = { init: stack[first >> 3]?.init ?? 0, val: { at, size, v: stored } };
     }
@@ -1267,6 +1441,31 @@ function writeStack(s: State, lo: bigint, hi: bigint, size: number, val: Val | u
     }
   }
   s.stack = stack;
+}
+
+/** What is relevant before an instruction, given what is relevant after it (see relevance()). */
+function relBefore(R: number, insn: Insn, c: Classified, cyclic: boolean, callee: () => number): number {
+  const d = 1 << insn.dst;
+  const s = 1 << insn.src;
+  switch (c.form) {
+    case 'alu': {
+      const counter = cyclic && !c.srcReg && (c.alu === 'add' || c.alu === 'sub');
+      if ((R & d) === 0 && !counter) return R;
+      const move = c.alu === 'mov' || c.alu === 'movsx';
+      return (move ? R & ~d : R | d) | (c.srcReg ? s : 0);
+    }
+    case 'neg': case 'end': return R;
+    case 'lddw': return R & ~d;
+    case 'ldx': return ((R & d) !== 0 ? (R & ~d) | REL_MEM : R) | s;
+    case 'st': return R | d;
+    case 'stx': return R | d | ((R & REL_MEM) !== 0 ? s : 0);
+    case 'atomic': return R | d | s | REL_MEM | (c.atomic === 'cmpxchg' ? 1 : 0);
+    case 'jcond': return R | d | (c.srcReg ? s : 0);
+    case 'ja': case 'exit': return R;
+    case 'call': return c.local ? (R & ~REL_CALL) | (callee() & (REL_ARGS | REL_MEM)) | (R & REL_MEM) : (R & ~REL_CALL) | REL_ARGS;
+    case 'callx': return (R & ~REL_CALL) | REL_ARGS | d;
+    default: return REL_ALL;
+  }
 }
 
 /** Registers an instruction may change. */
