@@ -9,7 +9,6 @@ import { DIV64_OP, OFF } from './abi.js';
 import * as E from './encode.js';
 import { cmpImmOr, dpImmLoose, dpImmOr, LR, ldrState, strState, type Emitter } from './emitter.js';
 import { saveCallerSaved, reloadCallerSaved } from './calls.js';
-import { knownRange } from './known.js';
 
 type BinInst = Extract<Inst, { op: 'bin' }>;
 type Br = Extract<Terminator, { op: 'br' }>;
@@ -61,6 +60,29 @@ function lowOperand(e: Emitter, b: Operand): Operand {
 /** Operations whose operands commute: a known first operand becomes the immediate. */
 const COMMUTES: ReadonlySet<BinOp> = new Set(['add', 'and', 'or', 'xor', 'mul']);
 
+/**
+ * An AND mask whose bits above `max`'s highest bit are free (the operand has none there): set
+ * them all when that makes the mask a shorter immediate (0x0ffffff8 on a value below 2^28 is
+ * `bic #7`).
+ */
+function widenMask(imm: number, max: number): number {
+  if (!(max < 0x8000_0000)) return imm;
+  const free = ~(2 ** Math.max(1, Math.ceil(Math.log2(max + 1))) - 1);
+  const wide = (imm | free) | 0;
+  const cost = (k: number): number => (encodes(k) || encodes(~k) ? 1 : 2);
+  return cost(wide) < cost(imm) ? wide : imm;
+}
+
+function encodes(k: number): boolean {
+  try {
+    E.dpImm('and', false, 8, 8, k | 0);
+    return true;
+  } catch (err) {
+    if (!(err instanceof E.ThumbEncodeError)) throw err;
+    return false;
+  }
+}
+
 function binLo(e: Emitter, bin: BinOp, dst: Reg, a0: Reg, b0: Operand, countMask: 31 | 63): void {
   let a = a0;
   let b = lowOperand(e, b0);
@@ -94,7 +116,7 @@ function binLo(e: Emitter, bin: BinOp, dst: Reg, a0: Reg, b0: Operand, countMask
     const sh = SHIFT_OF[bin];
     if (dp !== undefined) {
       if (isImm(b)) {
-        if (dpImmLoose(e, dp, d, ra, b.imm)) e.setsZero(d);
+        if (dpImmLoose(e, dp, d, ra, bin === 'and' ? widenMask(b.imm, e.loBound(a)) : b.imm)) e.setsZero(d);
       } else {
         e.emit(E.dpReg(dp, true, d, ra, e.lo(b.reg)));
         e.setsZero(d);
@@ -110,9 +132,13 @@ function binLo(e: Emitter, bin: BinOp, dst: Reg, a0: Reg, b0: Operand, countMask
           e.setsZero(d);
         }
       } else {
-        const t = e.tmp();
-        e.emit(E.andsImm(t, e.lo(b.reg), countMask));
-        e.emit(E.shiftReg(sh, true, d, ra, t));
+        // A count known to be in range needs no masking.
+        if (e.loBound(b.reg) <= countMask) e.emit(E.shiftReg(sh, true, d, ra, e.lo(b.reg)));
+        else {
+          const t = e.tmp();
+          e.emit(E.andsImm(t, e.lo(b.reg), countMask));
+          e.emit(E.shiftReg(sh, true, d, ra, t));
+        }
       }
     } else if (bin === 'mul') {
       const rb = isImm(b) ? e.constReg(b.imm) : e.lo(b.reg);
@@ -457,7 +483,7 @@ function shift64Reg(e: Emitter, bin: 'shl' | 'lshr' | 'ashr', dst: Reg, a: Reg, 
   e.scope(() => {
     // A count already below 64 (known.ts) needs no masking.
     const bHome = e.kv(b, 0) === undefined ? e.home(b, 0) : undefined;
-    const masked = bHome !== undefined && knownRange(e.known, b)[1] <= 63 && e.home(dst, 0) !== bHome && e.home(dst, 1) !== bHome;
+    const masked = bHome !== undefined && e.loBound(b) <= 63 && e.home(dst, 0) !== bHome && e.home(dst, 1) !== bHome;
     const c = masked ? bHome : e.tmp();
     if (!masked) e.scope(() => e.emit(E.andImm(c, e.lo(b), 63)));
     const t = e.tmp();
@@ -470,7 +496,10 @@ function shift64Reg(e: Emitter, bin: 'shl' | 'lshr' | 'ashr', dst: Reg, a: Reg, 
       if (wantHi) {
         const h = e.home(dst, 1);
         const clash = [al === undefined ? e.home(a, 0) : undefined, ah === undefined ? e.home(a, 1) : undefined, c, bHome];
-        nh = h !== undefined && !clash.includes(h) ? h : e.tmp();
+        // Without a free home, the new upper half of a known 0 or 1 (one term: lo << (c - 32))
+        // is computed in t itself, leaving the cache registers alone.
+        const single = ah === 0 && (al === 0 || al === 1) && shared !== undefined;
+        nh = h !== undefined && !clash.includes(h) ? h : single ? t : e.tmp();
         const nhr = nh;
         let started = false;
         if (ah !== 0) {

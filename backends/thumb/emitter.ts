@@ -8,7 +8,7 @@
 import { AsmBuffer, type Label } from './asm-buffer.js';
 import * as E from './encode.js';
 import { OFF, slotOf } from './abi.js';
-import { knownHalf, type KnownState } from './known.js';
+import { knownHalf, knownRange, type KnownState } from './known.js';
 import { halfKey, type Allocation } from './regalloc.js';
 
 export interface Site {
@@ -73,6 +73,12 @@ export class Emitter {
   /** What is known about the register halves before the instruction being lowered (known.ts). */
   known: KnownState = new Float64Array(0);
 
+  /**
+   * Upper bounds of low halves defined earlier in the block (known.ts lowHalfRange), also of
+   * halves whose register has no range because its upper half was left unwritten (hiDead).
+   */
+  loMax = new Map<number, number>();
+
   /** The homes of the block being lowered (its region's, regalloc.ts RegionHomes). */
   homes: ReadonlyMap<number, number>;
 
@@ -115,6 +121,14 @@ export class Emitter {
   /** Home register of a half, if it has one. */
   home(reg: number, half: 0 | 1): number | undefined {
     return reg === R10 ? undefined : this.homes.get(halfKey(reg, half));
+  }
+
+  /** An upper bound of the low half's unsigned value here (Infinity when none is known). */
+  loBound(reg: number): number {
+    const k = this.kv(reg, 0);
+    if (k !== undefined) return k >>> 0;
+    const [, max] = knownRange(this.known, reg);
+    return Math.min(max, this.loMax.get(reg) ?? Number.POSITIVE_INFINITY);
   }
 
   /** The half's value when known at compile time here. */
@@ -341,9 +355,11 @@ export class Emitter {
   addCold(fn: () => void): void {
     const known = this.known.slice();
     const homes = this.homes;
+    const loMax = new Map(this.loMax);
     this.cold.push(() => {
       this.known = known;
       this.homes = homes;
+      this.loMax = loMax;
       fn();
     });
   }
@@ -365,6 +381,7 @@ export class Emitter {
     this.forget();
     this.known = known;
     this.homes = this.alloc.homes;
+    this.loMax = new Map();
   }
 
   mark(pc: number, what: string): void {

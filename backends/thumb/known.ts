@@ -553,6 +553,17 @@ function defRange(s: KnownState, inst: Inst): [number, number] {
 }
 
 /**
+ * The unsigned range of the low half `inst` computes, from what is known before it (undefined
+ * when unknown). Unlike the register's range after `inst`, it holds also when the definition is
+ * hiDead: its upper half then stays unwritten, but the lowering still computes the low half.
+ */
+export function lowHalfRange(s: KnownState, inst: Inst): [number, number] | undefined {
+  if (!('dst' in inst)) return undefined;
+  const r = defRange(s, inst);
+  return r[1] < TWO32 ? r : undefined;
+}
+
+/**
  * After an access through `base` + `off` completes (a failing one ends the program), the address
  * lies inside a region: the base's range narrows to the window, shifted by the offset.
  */

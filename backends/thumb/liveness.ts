@@ -247,6 +247,30 @@ export function addressFolds(fn: IrFunction, known: KnownHalves, guesses: GuessF
   return out;
 }
 
+/**
+ * Per block, the halves (by `halfKey`, once per mention) the lowered code reads or writes where
+ * they live: the reads of the liveness above, the writes of every definition that is lowered
+ * (`skipped` ones are not; an address addition an access absorbs, one of `folds`, writes nothing).
+ * regalloc.ts weighs homes by these, so a half the IR names but the code never touches (the upper
+ * half of a proven access's base) takes no register.
+ */
+export function loweredMentions(
+  fn: IrFunction, known: KnownHalves, guesses: GuessFlow, nregs: number, baseHi: BaseHiReader,
+  skipped: ReadonlySet<Inst>, folds: ReadonlySet<Inst>,
+): number[][] {
+  const { readSets, termSets } = flow(fn, known, guesses, nregs, baseHi);
+  return fn.blocks.map((b, bi) => {
+    const out: number[] = [];
+    b.insts.forEach((inst, ii) => {
+      if (skipped.has(inst)) return;
+      out.push(...readSets[bi][ii]);
+      if (!folds.has(inst)) for (const k of writes(inst)) if (k >> 1 !== R10) out.push(k);
+    });
+    out.push(...termSets[bi]);
+    return out;
+  });
+}
+
 // ---- copies sunk out of loops ----
 
 type DefInst = Extract<Inst, { dst: number }>;

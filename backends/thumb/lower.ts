@@ -20,8 +20,8 @@ import {
 import * as E from './encode.js';
 import { dpImmOr, ldrState, strState, Emitter, LoweringError, type CacheUse } from './emitter.js';
 import { entryWords, type CacheWords } from './cache-flow.js';
-import { eliminable, knownHalf, KnownHalves, transfer as knownTransfer, type KnownState } from './known.js';
-import { addressFolds, deadDefinitions, deadUpperHalves, liveInHalves, sinkCopies } from './liveness.js';
+import { eliminable, knownHalf, KnownHalves, lowHalfRange, transfer as knownTransfer, type KnownState } from './known.js';
+import { addressFolds, deadDefinitions, deadUpperHalves, liveInHalves, loweredMentions, sinkCopies } from './liveness.js';
 import { STACK_SIZE } from '../../runtime/layout.js';
 import { allocate, naturalLoops, type Allocation } from './regalloc.js';
 
@@ -133,7 +133,8 @@ export function lowerModule(source: IrModule, facts?: ProgramFacts): LoweredModu
     groupAccesses({ regions, byName, facts }, b.insts, guesses[fi].at(bi), known[fi].at(bi), m.functions[fi].blocks[bi].insts, {
       usable: (inst) => keepsCache(inst) && !skipped.has(inst), transfer: (st, inst) => guesses[fi].transfer(st, inst),
     })), byName, (bi) => guesses[fi].at(bi), (st, inst) => guesses[fi].transfer(st, inst)));
-  const alloc = allocate(lowered, eliminable(known, nregs));
+  const mentions = lowered.functions.map((f, fi) => loweredMentions(f, known[fi], guesses[fi], nregs, reader, skipped, folds));
+  const alloc = allocate(lowered, eliminable(known, nregs), undefined, mentions);
   // Two passes: the first records how blocks use the cache registers, the second lets loops keep
   // their region words in them (cache-flow.ts).
   const live = alloc.regions === undefined ? undefined : liveInHalves(lowered.functions[0], known[0], guesses[0], nregs, reader);
@@ -192,6 +193,7 @@ function emitModule(
       e.buf.bind(labels[bi]);
       e.enterBlock(words(bi), plan === undefined ? uses[fi][bi] : undefined);
       e.homes = homesOf(bi);
+      e.loMax = new Map();
       const s = guess.at(bi);
       const k = known[fi].at(bi);
       e.known = k;
@@ -203,22 +205,29 @@ function emitModule(
         const next = b.insts[ii + 1];
         const fold = folds.has(inst) && inst.op === 'bin' && next !== undefined && (next.op === 'load' || next.op === 'store')
           ? foldAddress(e, ctx, inst, next) : undefined;
-        if (fold === undefined && !skipped.has(inst)) lowerInst(e, ctx, m, inst, st, fl, L, via, role);
+        const before = original.blocks[bi].insts[ii];
+        const range = lowHalfRange(kn, before);
+        const lowered = fold === undefined && !skipped.has(inst);
+        if (lowered) lowerInst(e, ctx, m, inst, st, fl, L, via, role);
         if (!plain) e.forget();
+        if ('dst' in inst) {
+          if (lowered && range !== undefined) e.loMax.set(inst.dst, range[1]);
+          else e.loMax.delete(inst.dst);
+        } else if (inst.op !== 'store' && inst.op !== 'budget') e.loMax.clear();
         guess.transfer(st, inst);
-        knownTransfer(kn, original.blocks[bi].insts[ii]);
+        knownTransfer(kn, before);
         e.release();
         return fold;
       };
       const groups = groupsOf[fi][bi];
       let via: Via | undefined;
-      let open: { g: AccessGroup; slow: Label; k: KnownState; s: Int16Array; branch: Array<[number, number]> } | undefined;
+      let open: { g: AccessGroup; slow: Label; k: KnownState; s: Int16Array; lm: Map<number, number>; branch: Array<[number, number]> } | undefined;
       b.insts.forEach((inst, ii) => {
         e.mark(inst.pc, origin.get(original.blocks[bi].insts[ii]) ?? `f${fi}.b${bi}.${ii}`);
         const g = groups.get(ii);
         let role: GroupRole | undefined;
         if (g !== undefined && g.first === ii) {
-          const o = { g, slow: e.buf.label(`group_${inst.pc}`), k: k.slice(), s: s.slice(), branch: [] as Array<[number, number]> };
+          const o = { g, slow: e.buf.label(`group_${inst.pc}`), k: k.slice(), s: s.slice(), lm: new Map(e.loMax), branch: [] as Array<[number, number]> };
           open = o;
           role = { kind: 'lead', region: g.region, at: g.at, size: g.size, slow: o.slow, onBranch: (c) => void (o.branch = c) };
         } else if (g !== undefined) role = { kind: 'member', region: g.region };
@@ -237,6 +246,7 @@ function emitModule(
             const kk = o.k.slice();
             const ss = o.s.slice();
             e.known = kk;
+            e.loMax = new Map(o.lm);
             let v: Via | undefined;
             for (let j = o.g.first; j <= o.g.last; j++) v = lowerAt(b.insts[j], j, ss, kk, v);
             e.provide(end);

@@ -25,17 +25,19 @@ export interface Allocation {
   nregs: number;
   /** Loop depth of each block, per function. */
   depth: number[][];
-  /** Homes per outermost loop (single-function modules): each loop gets its own hottest halves. */
+  /** Homes per loop (single-function modules): each loop gets its own hottest halves. */
   regions?: RegionHomes;
 }
 
 /**
- * The blocks of each outermost loop of function 0 form a region with its own homes; the other
- * blocks (region 0) use `Allocation.homes`. Edges between regions move the halves live across
- * them whose homes differ (lower.ts), which happens once per entry to an outermost loop.
+ * Each loop of function 0 is a region with its own homes, holding the blocks of the loop that no
+ * inner loop holds; the blocks outside every loop (region 0) use `Allocation.homes`. A loop's
+ * homes are its hottest halves, preferring those of the enclosing region and their registers.
+ * Edges between regions move the halves live across them whose homes differ (lower.ts), which
+ * happens once per entry to a loop and once per exit.
  */
 export interface RegionHomes {
-  /** Region of each block: 0 outside every loop, 1.. per outermost loop. */
+  /** Region of each block: 0 outside every loop, else 1 + its innermost loop (parents first). */
   of: number[];
   /** Homes of each region (index 0 = `Allocation.homes`). */
   homes: Array<Map<number, number>>;
@@ -204,47 +206,74 @@ export function loopDepths(fn: IrFunction): number[] {
   return depth;
 }
 
-function blockWeights(f: IrFunction, d: number[], eliminated: ReadonlySet<number>, weight: Map<number, number>, only?: (b: number) => boolean): void {
+/**
+ * Adds each block's mentions, weighted by loop depth: the lowered code's (`mentions`, liveness.ts
+ * loweredMentions) when given, else the IR's.
+ */
+function blockWeights(
+  f: IrFunction, d: number[], eliminated: ReadonlySet<number>, weight: Map<number, number>, only?: (b: number) => boolean,
+  mentions?: readonly number[][],
+): void {
   for (const b of f.blocks) {
     if (only !== undefined && !only(b.id)) continue;
     const w = 8 ** Math.min(d[b.id], 6);
-    const add = (h: HalfRef): void => {
-      const k = halfKey(h.reg, h.half);
+    const add = (k: number): void => {
       if (eliminated.has(k)) return;
       weight.set(k, (weight.get(k) ?? 0) + w);
     };
-    for (const inst of b.insts) instHalves(inst).forEach(add);
-    termHalves(b.term).forEach(add);
+    const listed = mentions?.[b.id];
+    if (listed !== undefined) {
+      listed.forEach(add);
+      continue;
+    }
+    const addRef = (h: HalfRef): void => add(halfKey(h.reg, h.half));
+    for (const inst of b.insts) instHalves(inst).forEach(addRef);
+    termHalves(b.term).forEach(addRef);
   }
 }
 
 /** Heaviest first; ties go to the lower key so that the result is deterministic. */
 const rank = (weight: Map<number, number>): number[] => [...weight.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).map(([k]) => k);
 
-/** Region of each block (outermost loops), or undefined when loops overlap or the entry is in one. */
-function loopRegions(fn: IrFunction): number[] | undefined {
+/**
+ * The loop tree of `fn`: per loop (parents before children) its blocks, header depth and parent
+ * (0 = none), and each block's innermost loop (0 outside every loop); undefined when two loops
+ * overlap without nesting or the entry block is in a loop.
+ */
+function loopTree(fn: IrFunction): { of: number[]; loops: Array<{ body: Set<number>; parent: number }> } | undefined {
   const byHead = new Map<number, Set<number>>();
   for (const { head, body } of naturalLoops(fn)) {
     const all = byHead.get(head) ?? new Set<number>();
     for (const b of body) all.add(b);
     byHead.set(head, all);
   }
-  const heads = [...byHead.keys()].sort((a, b) => a - b);
-  const outer = heads.filter((h) => !heads.some((o) => o !== h && (byHead.get(o) as Set<number>).has(h)));
+  // Larger bodies first: a loop's parent is then always numbered before it.
+  const bodies = [...byHead.entries()].sort((x, y) => y[1].size - x[1].size || x[0] - y[0]).map(([, b]) => b);
+  const loops: Array<{ body: Set<number>; parent: number }> = [];
   const of = new Array<number>(fn.blocks.length).fill(0);
-  let id = 0;
-  for (const h of outer) {
-    id++;
-    for (const b of byHead.get(h) as Set<number>) {
-      if (of[b] !== 0) return undefined;
-      of[b] = id;
+  for (const [i, body] of bodies.entries()) {
+    const id = i + 1;
+    // Every block already claimed must be claimed by one loop that holds all of this one.
+    let parent = -1;
+    for (const b of body) {
+      const p = of[b];
+      if (parent === -1) parent = p;
+      else if (p !== parent) return undefined;
     }
+    if (parent > 0 && ![...body].every((b) => loops[parent - 1].body.has(b))) return undefined;
+    loops.push({ body, parent: Math.max(parent, 0) });
+    for (const b of body) of[b] = id;
   }
-  for (const [h, body] of byHead) for (const b of body) if (of[b] !== of[h]) return undefined;
-  return of[0] === 0 && id > 0 ? of : undefined;
+  return of[0] === 0 && loops.length > 0 ? { of, loops } : undefined;
 }
 
-export function allocate(m: IrModule, eliminated: ReadonlySet<number> = new Set(), maxHomes = HOME_REGS.length): Allocation {
+/**
+ * `mentions[f][b]`: the halves block b of function f touches as lowered (liveness.ts
+ * loweredMentions); without them the IR's mentions (instHalves) weigh the homes.
+ */
+export function allocate(
+  m: IrModule, eliminated: ReadonlySet<number> = new Set(), maxHomes = HOME_REGS.length, mentions?: readonly (readonly number[][])[],
+): Allocation {
   let maxReg = 10;
   for (const f of m.functions) maxReg = Math.max(maxReg, f.maxReg);
   const nregs = maxReg + 1;
@@ -253,10 +282,10 @@ export function allocate(m: IrModule, eliminated: ReadonlySet<number> = new Set(
   }
   const weight = new Map<number, number>();
   const depth: number[][] = [];
-  for (const f of m.functions) {
+  for (const [fi, f] of m.functions.entries()) {
     const d = loopDepths(f);
     depth.push(d);
-    blockWeights(f, d, eliminated, weight);
+    blockWeights(f, d, eliminated, weight, undefined, mentions?.[fi]);
   }
   const budgeted = m.functions.some((f) => f.blocks.some((b) => b.insts.some((i) => i.op === 'budget')));
   const regs = budgeted ? HOME_REGS.filter((r) => r !== BUDGET_REG) : HOME_REGS;
@@ -265,22 +294,29 @@ export function allocate(m: IrModule, eliminated: ReadonlySet<number> = new Set(
   rank(weight).slice(0, count).forEach((k, i) => homes.set(k, regs[i]));
   const alloc: Allocation = { homes, nregs, depth, eliminated, budgetReg: budgeted ? BUDGET_REG : undefined };
   const f = m.functions[0];
-  const of = m.functions.length === 1 ? loopRegions(f) : undefined;
-  if (of === undefined) return alloc;
+  const tree = m.functions.length === 1 ? loopTree(f) : undefined;
+  if (tree === undefined) return alloc;
+  const { of, loops } = tree;
   const regionHomes = [homes];
-  for (let id = 1; id <= Math.max(...of); id++) {
+  for (const [i, loop] of loops.entries()) {
+    const parent = regionHomes[loop.parent];
     const w = new Map<number, number>();
-    blockWeights(f, depth[0], eliminated, w, (b) => of[b] === id);
+    blockWeights(f, depth[0], eliminated, w, (b) => loop.body.has(b), mentions?.[0]);
+    // A half the enclosing code keeps in a register costs a move on every way in and out of the
+    // loop if it loses it: worth a store and a load at the depth the loop is entered from.
+    const head = Math.min(...[...loop.body].map((b) => depth[0][b]));
+    const stay = 2 * 8 ** Math.min(Math.max(head - 1, 0), 6);
+    for (const k of parent.keys()) w.set(k, (w.get(k) ?? 0) + stay);
     const chosen = rank(w).slice(0, count);
     // A half keeps its register where it can, so that fewer halves move on the way in and out.
     const map = new Map<number, number>();
     for (const k of chosen) {
-      const r = homes.get(k);
+      const r = parent.get(k);
       if (r !== undefined) map.set(k, r);
     }
     const spare = regs.filter((r) => ![...map.values()].includes(r));
     for (const k of chosen) if (!map.has(k)) map.set(k, spare.shift() as number);
-    regionHomes.push(map);
+    regionHomes[i + 1] = map;
   }
   alloc.regions = { of, homes: regionHomes };
   return alloc;
