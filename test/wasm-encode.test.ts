@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import wabtInit from 'wabt';
 import { FunctionBuilder, WasmEncodeError } from '../backends/wasm/encode.js';
-import type { ValType } from '../backends/wasm/encode.js';
+import type { CodeSnapshot, ValType } from '../backends/wasm/encode.js';
 import { ByteReader, ByteWriter } from '../backends/wasm/leb128.js';
 import { ModuleBuilder } from '../backends/wasm/module.js';
 import { Op } from '../backends/wasm/opcodes.js';
@@ -852,5 +852,112 @@ describe('encoder errors name the function and the instruction', () => {
         mb.addFunction('f', [], []);
       }),
     ).toThrow(/element segment at 0 \(2 entries\) exceeds the table's 1 entries/);
+  });
+});
+
+describe('copying code: repeat, snapshot/append, released buffers', () => {
+  /** A module exporting f() -> i64 whose body `emit` writes (one i64 local, global 0 mutable). */
+  const moduleWith = (emit: (f: FunctionBuilder) => void): { bytes: Uint8Array<ArrayBuffer>; f: FunctionBuilder } => {
+    const mb = new ModuleBuilder();
+    mb.addGlobal({ type: 'i64', mutable: true, init: 5, export: 'g' });
+    const f = mb.addFunction('f', [], ['i64'], { export: 'f' });
+    f.addLocal('i64');
+    emit(f);
+    return { bytes: mb.build(), f };
+  };
+  // local0 += g; g += 1 (two copies of this add 5 + 6)
+  const step = (f: FunctionBuilder): void => {
+    f.localGet(0).globalGet(0).i64Add().localSet(0).globalGet(0).i64Const(1).i64Add().globalSet(0);
+  };
+
+  it('repeat appends earlier bytes and counts their instructions', () => {
+    const direct = moduleWith((f) => {
+      step(f);
+      step(f);
+      f.localGet(0);
+    });
+    const copied = moduleWith((f) => {
+      const from = f.body.length;
+      const n = f.instructionCount;
+      step(f);
+      f.repeat(from, f.body.length, f.instructionCount - n);
+      f.localGet(0);
+    });
+    expect([...copied.bytes]).toEqual([...direct.bytes]);
+    expect(copied.f.instructionCount).toBe(direct.f.instructionCount);
+    check(copied.bytes);
+    expect(fn(instantiate(copied.bytes), 'f')()).toBe(11n);
+  });
+
+  it('repeat rejects ranges it has not written and code after the end', () => {
+    const f = new ModuleBuilder().addFunction('r', [], []);
+    f.i32Const(1).drop();
+    expect(() => f.repeat(0, f.body.length + 1, 1)).toThrow(/'r'.*repeat of bytes \[0, 4\)/);
+    expect(() => f.repeat(2, 1, 0)).toThrow(WasmEncodeError);
+    expect(() => f.repeat(0, 1, -1)).toThrow(WasmEncodeError);
+    f.end();
+    expect(() => f.repeat(0, 2, 1)).toThrow(/comes after the end of the function body/);
+  });
+
+  it('append reproduces a snapshot in another module, references included', () => {
+    let taken: CodeSnapshot | undefined;
+    moduleWith((f) => {
+      step(f);
+      f.block().i32Const(0).brIf(0).end();
+      taken = f.snapshot();
+      f.localGet(0);
+    });
+    if (taken === undefined) throw new Error('no snapshot');
+    const snap: CodeSnapshot = taken;
+    expect(snap.maxGlobalRef).toBe(0);
+    expect(snap.globalsSet).toEqual([0]);
+    const again = moduleWith((f) => {
+      f.append(snap);
+      step(f);
+      f.localGet(0);
+    });
+    const direct = moduleWith((f) => {
+      step(f);
+      f.block().i32Const(0).brIf(0).end();
+      step(f);
+      f.localGet(0);
+    });
+    expect([...again.bytes]).toEqual([...direct.bytes]);
+    expect(again.f.instructionCount).toBe(direct.f.instructionCount);
+    expect(fn(instantiate(again.bytes), 'f')()).toBe(11n);
+    // The snapshot's global reference is checked against the module it lands in.
+    const mb = new ModuleBuilder({ name: 'bare' });
+    mb.addFunction('h', [], []).append(snap);
+    expect(() => mb.build()).toThrow(/'bare': function 'h' \(#0\) uses global #0, but the module has 0/);
+  });
+
+  it('snapshot refuses open blocks', () => {
+    const f = new ModuleBuilder().addFunction('s', [], []);
+    f.block();
+    expect(() => f.snapshot()).toThrow(/'s'.*snapshot with 1 block\(s\) open \(innermost: block opened at instruction 0\)/);
+    f.end().end();
+    expect(() => f.snapshot()).toThrow(/snapshot after the end of the function body/);
+  });
+
+  it('a released builder hands its buffer on without touching the built bytes', () => {
+    const a = moduleWith((f) => {
+      for (let i = 0; i < 200; i++) step(f);
+      f.localGet(0);
+    });
+    const kept = a.bytes.slice();
+    a.f.release();
+    expect(() => a.f.finish()).toThrow(/'f'.*used after release\(\)/);
+    expect(() => a.f.entrySize).toThrow(/used after release\(\)/);
+    // The next builders reuse the buffer: earlier output stays as it was, and theirs is right.
+    for (let k = 0; k < 3; k++) {
+      const b = moduleWith((f) => {
+        for (let i = 0; i <= k; i++) step(f);
+        f.localGet(0);
+      });
+      b.f.release();
+      expect(fn(instantiate(b.bytes), 'f')()).toBe([5n, 11n, 18n][k]);
+    }
+    expect([...a.bytes]).toEqual([...kept]);
+    expect(fn(instantiate(a.bytes), 'f')()).toBe(BigInt(200 * 5 + (199 * 200) / 2));
   });
 });

@@ -235,13 +235,15 @@ export class MemoryChecks {
   }
 
   /** Adds the search functions used so far, in the order their indices were promised. */
-  emitFindFunctions(mb: ModuleBuilder): void {
+  emitFindFunctions(mb: ModuleBuilder): FunctionBuilder[] {
     const g = this.globals;
+    const added: FunctionBuilder[] = [];
     this.memLimLocals = undefined;
     for (const v of this.findOrder) {
       const size = 1 << (v >> 1);
       const write = (v & 1) === 1;
       const fb = mb.addFunction(`find_${size}_${write ? 'w' : 'r'}`, ['i64', 'i32'], ['i32']);
+      added.push(fb);
       const A = 0;
       const PC = 1;
       const info = size | (write ? FAULT_WRITE : 0);
@@ -266,5 +268,6 @@ export class MemoryChecks {
       record(FAULT_CODES['out-of-bounds']);
       fb.i32Const(0);
     }
+    return added;
   }
 }

@@ -11,6 +11,18 @@ import type { BlockType, ValType } from './opcodes.js';
 export type { BlockType, ValType } from './opcodes.js';
 export { WasmEncodeError } from './leb128.js';
 
+/** Code a builder wrote (`snapshot`), with what it refers to, for another builder to `append`. */
+export interface CodeSnapshot {
+  readonly bytes: Uint8Array;
+  readonly insns: number;
+  readonly maxFuncRef: number;
+  readonly maxGlobalRef: number;
+  readonly maxTypeRef: number;
+  readonly usesMemory: boolean;
+  readonly usesTable: boolean;
+  readonly globalsSet: readonly number[];
+}
+
 /** A run of consecutive locals of one type, as the code section declares them. */
 export interface LocalRun {
   type: ValType;
@@ -27,6 +39,42 @@ const FRAME_NAME = ['function body', 'block', 'loop', 'if', 'else'];
 
 const TWO_63 = 1n << 63n;
 const TWO_64 = 1n << 64n;
+
+/**
+ * Body buffers of released builders (`release`), for the next ones: on the JIT path, allocating a
+ * fresh buffer per function and growing it are a large part of a small module's compile time.
+ */
+const FREE_BODIES: Uint8Array<ArrayBuffer>[] = [];
+const FREE_BODIES_MAX = 8;
+
+/** The smallest free buffer that holds `capacity` bytes, else the largest (it grows). */
+function takeBody(capacity: number): Uint8Array<ArrayBuffer> | undefined {
+  let best = -1;
+  for (let i = 0; i < FREE_BODIES.length; i++) {
+    const n = FREE_BODIES[i].length;
+    if (best < 0) best = i;
+    else {
+      const m = FREE_BODIES[best].length;
+      if (n >= capacity ? m < capacity || n < m : m < capacity && n > m) best = i;
+    }
+  }
+  if (best < 0) return undefined;
+  const b = FREE_BODIES[best];
+  FREE_BODIES[best] = FREE_BODIES[FREE_BODIES.length - 1];
+  FREE_BODIES.pop();
+  return b;
+}
+/** A buffer grown past this by a large function is let go, not kept. */
+const FREE_BODY_MAX_BYTES = 1 << 21;
+
+/** Appends src[0, n) to `out` (room reserved): a loop for short runs, where a subarray view and `set` cost more than the copy. */
+function copyBytes(src: Uint8Array, n: number, out: ByteWriter): void {
+  const dst = out.bytes;
+  const at = out.length;
+  if (n <= 64) for (let i = 0; i < n; i++) dst[at + i] = src[i];
+  else dst.set(src.subarray(0, n), at);
+  out.length = at + n;
+}
 
 export class FunctionBuilder {
   /** The instruction bytes written so far (without the locals declaration). */
@@ -48,6 +96,7 @@ export class FunctionBuilder {
   private readonly frameType: number[] = [BLOCK_TYPE.empty];
   private readonly frameStart: number[] = [0];
   private header: ByteWriter | null = null;
+  private released = false;
 
   constructor(
     readonly name: string,
@@ -60,7 +109,26 @@ export class FunctionBuilder {
     capacity = 256,
   ) {
     this.numLocals = params.length;
-    this.body = new ByteWriter(capacity);
+    const pooled = takeBody(capacity);
+    if (pooled === undefined) this.body = new ByteWriter(capacity);
+    else {
+      this.body = new ByteWriter(0);
+      this.body.bytes = pooled;
+      if (pooled.length < capacity) this.body.reserve(capacity);
+    }
+  }
+
+  /**
+   * Hands the body's buffer on to later builders: for the owner of a module that is built (its
+   * bytes written out) and done with. The builder cannot be used afterwards.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    const b = this.body.bytes;
+    this.body.bytes = new Uint8Array(0);
+    this.body.length = 0;
+    if (FREE_BODIES.length < FREE_BODIES_MAX && b.length <= FREE_BODY_MAX_BYTES) FREE_BODIES.push(b);
   }
 
   /** Instructions emitted so far. */
@@ -382,6 +450,62 @@ export class FunctionBuilder {
     return this;
   }
 
+  /**
+   * Appends again the body bytes [from, to) this builder wrote earlier, which held `insns` whole
+   * instructions with balanced structure (every block opened there closed there): a back end
+   * emitting the same code twice copies it instead. Whatever those bytes refer to (functions,
+   * globals, memory) was recorded when they were first written.
+   */
+  repeat(from: number, to: number, insns: number): this {
+    const w = this.body;
+    if (!(from >= 0 && from <= to && to <= w.length) || insns >>> 0 !== insns) {
+      this.fail(`repeat of bytes [${from}, ${to}) (${insns} instructions): not a range of the ${w.length} bytes written`);
+    }
+    if (this.depth === 0 && to > from) this.afterEnd(w.bytes[from]);
+    const n = to - from;
+    w.reserve(n);
+    w.bytes.copyWithin(w.length, from, to);
+    w.length += n;
+    this.insns += insns;
+    return this;
+  }
+
+  /**
+   * The body so far, which must have no open block, for `append` to another function with the same
+   * locals: code that is the same in every module (the JIT's entry points) is emitted once.
+   */
+  snapshot(): CodeSnapshot {
+    if (this.depth === 0) this.fail('snapshot after the end of the function body');
+    if (this.depth !== 1) this.fail(`snapshot with ${this.depth - 1} block(s) open (innermost: ${this.describeTop()})`);
+    return {
+      bytes: this.body.toBytes(),
+      insns: this.insns,
+      maxFuncRef: this.maxFuncRef,
+      maxGlobalRef: this.maxGlobalRef,
+      maxTypeRef: this.maxTypeRef,
+      usesMemory: this.usesMemory,
+      usesTable: this.usesTable,
+      globalsSet: [...this.globalsSet],
+    };
+  }
+
+  /** Appends a snapshot's code (see `snapshot`), as if it had been emitted here instruction by instruction. */
+  append(s: CodeSnapshot): this {
+    if (this.depth === 0) this.afterEnd(s.bytes[0] ?? Op.Nop);
+    const w = this.body;
+    w.reserve(s.bytes.length);
+    w.bytes.set(s.bytes, w.length);
+    w.length += s.bytes.length;
+    this.insns += s.insns;
+    if (s.maxFuncRef > this.maxFuncRef) this.maxFuncRef = s.maxFuncRef;
+    if (s.maxGlobalRef > this.maxGlobalRef) this.maxGlobalRef = s.maxGlobalRef;
+    if (s.maxTypeRef > this.maxTypeRef) this.maxTypeRef = s.maxTypeRef;
+    if (s.usesMemory) this.usesMemory = true;
+    if (s.usesTable) this.usesTable = true;
+    for (const g of s.globalsSet) this.globalsSet.add(g);
+    return this;
+  }
+
   // ---- completion -------------------------------------------------------------------------------
 
   /**
@@ -389,6 +513,7 @@ export class FunctionBuilder {
    * block is closed. Idempotent; the module calls it when built.
    */
   finish(): void {
+    if (this.released) this.fail('used after release()');
     if (this.header) return;
     if (this.depth > 1) {
       this.fail(
@@ -416,10 +541,8 @@ export class FunctionBuilder {
     const h = this.requireHeader();
     out.writeU32(h.length + this.body.length);
     out.reserve(h.length + this.body.length);
-    out.bytes.set(h.bytes.subarray(0, h.length), out.length);
-    out.length += h.length;
-    out.bytes.set(this.body.bytes.subarray(0, this.body.length), out.length);
-    out.length += this.body.length;
+    copyBytes(h.bytes, h.length, out);
+    copyBytes(this.body.bytes, this.body.length, out);
   }
 
   // ---- internals --------------------------------------------------------------------------------
@@ -499,6 +622,7 @@ export class FunctionBuilder {
   }
 
   private requireHeader(): ByteWriter {
+    if (this.released) this.fail('used after release()');
     if (!this.header) this.fail('used before finish()');
     return this.header;
   }

@@ -36,7 +36,7 @@ export class ByteWriter {
   reserve(n: number): void {
     const need = this.length + n;
     if (need <= this.bytes.length) return;
-    let cap = this.bytes.length * 2;
+    let cap = Math.max(16, this.bytes.length * 2);
     while (cap < need) cap *= 2;
     const next = new Uint8Array(cap);
     next.set(this.bytes.subarray(0, this.length));

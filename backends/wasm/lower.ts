@@ -39,7 +39,7 @@
 // - The IR's 32-bit values stay in i64 locals, wrapped and extended around i32 operations: V8's
 //   optimizing tier removes those pairs (wrap of extend, and x64's implicit zero-extension), so
 //   i32 shadow locals would buy nothing after tier-up.
-import type { Access, BinOp, Block, Cond, Inst, IrFunction, IrModule, Operand, Reg, Terminator } from '../../compiler/ir/ir.js';
+import type { Access, BinOp, Block, BlockId, Cond, Inst, IrFunction, IrModule, Operand, Reg, Terminator } from '../../compiler/ir/ir.js';
 import { FAULT_CODES } from '../../runtime/errors.js';
 import { MAX_CALL_DEPTH, STACK_FRAME, STACK_SIZE } from '../../runtime/layout.js';
 import { layoutRegions, type RegionSpec } from '../../runtime/regions.js';
@@ -48,7 +48,7 @@ import {
   REGION_RUNTIME_SIZED, REGION_TABLE_OFFSET, REGION_WRITABLE, REG_DUMP_OFFSET, RUN_RECORD_OFFSET,
 } from './abi.js';
 import { MemoryChecks, type ModuleRegion } from './checks.js';
-import type { FunctionBuilder, ValType } from './encode.js';
+import type { CodeSnapshot, FunctionBuilder, ValType } from './encode.js';
 import { ModuleBuilder } from './module.js';
 import { Op, PAGE_SIZE } from './opcodes.js';
 import { structureFunction, type Cmd, type RangeTest, type TripCount } from './structure.js';
@@ -183,15 +183,15 @@ export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule
   );
   const ctx: Ctx = { m, layout, checks, firstFunc };
   const irreducible: string[] = [];
+  const built: FunctionBuilder[] = [];
   m.functions.forEach((fn, i) => {
     let insts = 0;
     for (const b of fn.blocks) insts += b.insts.length + 1;
     const fb = mb.addFunction(`${i}:${fn.name}`, PARAMS, RESULTS, { capacity: 256 + insts * BYTES_PER_INST });
+    built.push(fb);
     if (new FunctionLowering(ctx, fn, fb).lower()) irreducible.push(fn.name);
   });
-  emitRun(mb, layout, firstFunc, opts.zeroStack);
-  emitRunI32(mb, runIndex);
-  checks.emitFindFunctions(mb);
+  built.push(emitRun(mb, layout, firstFunc, opts.zeroStack), emitRunI32(mb, runIndex), ...checks.emitFindFunctions(mb));
   mb.addData(REGION_TABLE_OFFSET, regionTable(layout));
   // The data sections' initial bytes (zeros need no segment: memory starts zeroed).
   m.data.forEach((d, i) => {
@@ -199,7 +199,10 @@ export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule
     while (n > 0 && d.bytes[n - 1] === 0) n--;
     if (n > 0) mb.addData(layout.dataBase[i], d.bytes.subarray(0, n));
   });
-  return { bytes: mb.build(), layout, irreducible };
+  const bytes = mb.build();
+  // The functions' code is in `bytes` now: their buffers serve the next module.
+  for (const fb of built) fb.release();
+  return { bytes, layout, irreducible };
 }
 
 /** A generous average of body bytes per IR instruction (checked accesses and fault exits included). */
@@ -218,8 +221,22 @@ interface Ctx {
   firstFunc: number;
 }
 
+/** The last region table made, and the regions it was made for (most modules have the same). */
+let lastTable: { regions: ModuleRegion[]; bytes: Uint8Array } | undefined;
+
 /** The informative region table in the control area below the first region (abi.ts). */
 function regionTable(layout: ModuleLayout): Uint8Array {
+  const rs = layout.regions;
+  const last = lastTable;
+  if (last !== undefined && last.regions.length === rs.length && last.regions.every((r, i) => r.base === rs[i].base && r.size === rs[i].size && r.writable === rs[i].writable)) {
+    return last.bytes;
+  }
+  const bytes = makeRegionTable(layout);
+  lastTable = { regions: rs.map((r) => ({ ...r })), bytes };
+  return bytes;
+}
+
+function makeRegionTable(layout: ModuleLayout): Uint8Array {
   const room = Math.floor((RUN_RECORD_OFFSET - REGION_TABLE_OFFSET - 4) / REGION_ENTRY_BYTES);
   if (layout.regions.length > room) {
     throw new RangeError(`the program has ${layout.regions.length} regions; a Wasm module's region table holds at most ${room}`);
@@ -240,9 +257,13 @@ function regionTable(layout: ModuleLayout): Uint8Array {
  * run() -> i64: status := 0, mem's limits and table entry from mem_len, then the entry function
  * with r1 = mem's address (0 without mem), r2 = its length, the others 0, r10 = the stack top.
  */
-function emitRun(mb: ModuleBuilder, layout: ModuleLayout, entry: number, zero: LowerOptions['zeroStack']): void {
+function emitRun(mb: ModuleBuilder, layout: ModuleLayout, entry: number, zero: LowerOptions['zeroStack']): FunctionBuilder {
   const fb = mb.addFunction('run', [], ['i64'], { export: EXPORT_RUN });
   const x = fb.addLocal('i64');
+  // The same in every module with this layout: emitted once.
+  const key = `${layout.stackBase},${layout.stackTop},${layout.memBase},${layout.regions.length},${entry},${zero?.start},${zero?.end}`;
+  const known = RUN_CODE.get(key);
+  if (known !== undefined) return fb.append(known);
   if (zero !== undefined) {
     const start = Math.max(layout.stackBase, zero.start & ~7);
     const end = Math.min(layout.stackTop, (zero.end + 7) & ~7);
@@ -263,17 +284,33 @@ function emitRun(mb: ModuleBuilder, layout: ModuleLayout, entry: number, zero: L
   for (let r = 3; r <= 9; r++) fb.i64Const(0);
   fb.i64Const(layout.stackTop).call(entry);
   for (let r = 1; r <= 5; r++) fb.drop();
+  remember(RUN_CODE, key, fb.snapshot());
+  return fb;
+}
+
+/** `run` and `run_i32` bodies by what they depend on (see emitRun, emitRunI32). */
+const RUN_CODE = new Map<string, CodeSnapshot>();
+const RUN_I32_CODE = new Map<number, CodeSnapshot>();
+const RUN_CODE_MAX = 64;
+
+function remember<K>(cache: Map<K, CodeSnapshot>, key: K, code: CodeSnapshot): void {
+  if (cache.size >= RUN_CODE_MAX) cache.clear();
+  cache.set(key, code);
 }
 
 /** run_i32(mem_len, budget_lo, budget_hi) -> status (abi.ts EXPORT_RUN_I32). */
-function emitRunI32(mb: ModuleBuilder, run: number): void {
+function emitRunI32(mb: ModuleBuilder, run: number): FunctionBuilder {
   const fb = mb.addFunction('run_i32', ['i32', 'i32', 'i32'], ['i32'], { export: EXPORT_RUN_I32 });
   const initial = fb.addLocal('i64');
+  const known = RUN_I32_CODE.get(run);
+  if (known !== undefined) return fb.append(known);
   fb.localGet(0).i32Const(-1).i32Eq().if('i64').i64Const(-1).else().localGet(0).i64ExtendI32U().end().globalSet(G_MEM_LEN);
   fb.localGet(2).i64ExtendI32U().i64Const(32).i64Shl().localGet(1).i64ExtendI32U().i64Or().localTee(initial).globalSet(G_BUDGET);
   fb.i32Const(0).call(run).i64Store(RUN_RECORD_OFFSET, 0);
   fb.i32Const(0).localGet(initial).globalGet(G_BUDGET).i64Sub().i64Store(RUN_RECORD_OFFSET + 8, 0);
   fb.globalGet(G_STATUS);
+  remember(RUN_I32_CODE, run, fb.snapshot());
+  return fb;
 }
 
 // Wasm opcodes of the IR's binary operations that map one to one, per width.
@@ -348,6 +385,12 @@ class FunctionLowering {
   private covered: ReadonlySet<Inst> | undefined;
   /** The accesses a passed version test covers in the block being emitted (structure.ts `versionPlan`). */
   private loopCovered: ReadonlySet<Inst> | undefined;
+  /** Per block: how many `code` commands emit it (one emitted more than once is kept as a `Template`). */
+  private uses: Int32Array = new Int32Array(0);
+  /** Per block: its templates, one per (unchecked, loopCovered) it was emitted with. */
+  private templates: (Template[] | undefined)[] = [];
+  /** The template being recorded (while a block's code is emitted the first time). */
+  private rec: Recorder | undefined;
 
   constructor(
     private readonly ctx: Ctx,
@@ -403,6 +446,8 @@ class FunctionLowering {
     this.ctx.checks.memLimLocals = this.memLim;
     fb.block(); // the exit of `ret` (faults and stops return where they happen: see leave())
     this.carryable = joins(shape.cmds);
+    this.uses = new Int32Array(fn.blocks.length);
+    for (const c of shape.cmds) if (c.op === 'code') this.uses[c.block]++;
     for (let k = 0; k < shape.cmds.length; k++) this.cmd(shape.cmds[k], k);
     if (this.reachable) this.settle();
     fb.end();
@@ -471,7 +516,7 @@ class FunctionLowering {
       case 'code':
         this.unchecked = c.unchecked === true;
         this.loopCovered = c.covered;
-        this.code(this.fn.blocks[c.block]);
+        this.blockCode(c.block);
         this.unchecked = false;
         this.loopCovered = undefined;
         break;
@@ -520,8 +565,80 @@ class FunctionLowering {
 
   /** Subtracts the pending charge from `bud`. */
   private settle(): void {
+    this.hole(H_SETTLE, this.pending);
     if (this.pending !== 0 && this.bud >= 0) this.fb.localGet(this.bud).i64Const(this.pending).i64Sub().localSet(this.bud);
+    this.holeEnd();
+    if (this.rec !== undefined) this.rec.relative = false;
     this.pending = 0;
+  }
+
+  /**
+   * A block's code. The unrolled, fast and versioned copies of a loop emit its blocks many times
+   * over, and a block's bytes depend only on the block, `unchecked`, `loopCovered` and the charge
+   * pending on entry; the pending charge only shows in a few constants (`Template`). So the first
+   * emission is recorded and the others copy its bytes, writing just those constants anew.
+   */
+  private blockCode(b: BlockId): void {
+    const list = this.templates[b];
+    if (list !== undefined) {
+      for (const t of list) {
+        if (t.unchecked === this.unchecked && t.covered === this.loopCovered) {
+          this.replay(t);
+          return;
+        }
+      }
+    }
+    const block = this.fn.blocks[b];
+    if (this.uses[b] < 2) {
+      this.code(block);
+      return;
+    }
+    const fb = this.fb;
+    const rec: Recorder = { p0: this.pending, relative: true, pieces: [], from: fb.body.length, insns: fb.instructionCount };
+    this.rec = rec;
+    this.code(block);
+    this.rec = undefined;
+    rec.pieces.push(rec.from, fb.body.length, fb.instructionCount - rec.insns, H_NONE, 0);
+    const t: Template = { unchecked: this.unchecked, covered: this.loopCovered, pieces: rec.pieces, outRelative: rec.relative, out: rec.relative ? this.pending - rec.p0 : this.pending };
+    if (list === undefined) this.templates[b] = [t];
+    else list.push(t);
+  }
+
+  private replay(t: Template): void {
+    const fb = this.fb;
+    const p = this.pending;
+    const pieces = t.pieces;
+    for (let k = 0; k < pieces.length; k += 5) {
+      fb.repeat(pieces[k], pieces[k + 1], pieces[k + 2]);
+      const v = p + pieces[k + 4];
+      switch (pieces[k + 3]) {
+        case H_CONST:
+          fb.i64Const(v);
+          break;
+        case H_SUB:
+          if (v !== 0) fb.i64Const(v).i64Sub();
+          break;
+        case H_SETTLE:
+          if (v !== 0 && this.bud >= 0) fb.localGet(this.bud).i64Const(v).i64Sub().localSet(this.bud);
+          break;
+      }
+    }
+    this.pending = t.outRelative ? p + t.out : t.out;
+  }
+
+  /** While recording, and while the pending charge is still relative to the block's entry: the bytes about to be written depend on `value` (see `Template`). */
+  private hole(kind: number, value: number): void {
+    const rec = this.rec;
+    if (rec === undefined || !rec.relative) return;
+    const fb = this.fb;
+    rec.pieces.push(rec.from, fb.body.length, fb.instructionCount - rec.insns, kind, value - rec.p0);
+  }
+
+  private holeEnd(): void {
+    const rec = this.rec;
+    if (rec === undefined || !rec.relative) return;
+    rec.from = this.fb.body.length;
+    rec.insns = this.fb.instructionCount;
   }
 
   private code(b: Block): void {
@@ -713,7 +830,9 @@ class FunctionLowering {
     const fb = this.fb;
     if (this.bud >= 0) {
       fb.localGet(this.bud);
+      this.hole(H_SUB, this.pending);
       if (this.pending !== 0) fb.i64Const(this.pending).i64Sub();
+      this.holeEnd();
       fb.globalSet(G_BUDGET);
     }
     if (keepR0) fb.localGet(this.regLocal[0]);
@@ -1109,7 +1228,11 @@ class FunctionLowering {
       this.pending += cost;
       return;
     }
-    fb.localGet(this.bud).i64Const(this.pending + cost).i64LtU().if();
+    fb.localGet(this.bud);
+    this.hole(H_CONST, this.pending + cost);
+    fb.i64Const(this.pending + cost);
+    this.holeEnd();
+    fb.i64LtU().if();
     this.recordFault(FAULT_CODES.budget, pc);
     this.leave(false);
     fb.end();
@@ -1119,6 +1242,36 @@ class FunctionLowering {
 
 const NO_CARRY = -1;
 const CARRY_OPEN = -2;
+
+/**
+ * A block's code as first emitted, for copies: `pieces` holds, flat, per piece (from, to, insns,
+ * hole, k): body bytes [from, to) of `insns` instructions to copy, then a hole, whose bytes depend
+ * on the charge pending there, the entry's pending P plus k: H_CONST is i64.const P+k (a budget
+ * check's bound), H_SUB subtracts P+k unless 0 (a run ending), H_SETTLE settles P+k (before a local
+ * call; after it, the pending charge no longer depends on P and nothing is a hole). `out`: the
+ * charge pending after the block (P + out when `outRelative`).
+ */
+interface Template {
+  unchecked: boolean;
+  covered: ReadonlySet<Inst> | undefined;
+  pieces: number[];
+  outRelative: boolean;
+  out: number;
+}
+
+interface Recorder {
+  p0: number;
+  relative: boolean;
+  pieces: number[];
+  /** Where the current piece starts (body bytes, instructions). */
+  from: number;
+  insns: number;
+}
+
+const H_NONE = 0;
+const H_CONST = 1;
+const H_SUB = 2;
+const H_SETTLE = 3;
 
 /**
  * Per command index: 1 for a `block` exactly one branch enters (a loop's guard counts as a branch
@@ -1215,7 +1368,7 @@ function findGroups(insts: readonly Inst[], checks: MemoryChecks): CheckGroup[] 
     if (region === undefined || (first.op !== 'load' && first.op !== 'store')) continue;
     if (first.op === 'load' && first.dst === first.base) continue;
     const base = first.base;
-    const members = new Set<Inst>([first]);
+    const members: Inst[] = [first];
     let lo = first.off;
     let hi = first.off + first.size;
     let end = k + 1;
@@ -1226,20 +1379,20 @@ function findGroups(insts: readonly Inst[], checks: MemoryChecks): CheckGroup[] 
         const nlo = Math.min(lo, x.off);
         const nhi = Math.max(hi, x.off + x.size);
         if (!MemoryChecks.fits(region, nhi - nlo)) break;
-        members.add(x);
+        members.push(x);
         lo = nlo;
         hi = nhi;
         end = j + 1;
         if (x.op === 'load' && x.dst === base) break;
       } else if ('dst' in x && x.dst === base) break;
     }
-    if (members.size < 2) continue;
+    if (members.length < 2) continue;
     // A halfword's two byte loads ending the span take their shift and `or` in with them
     // (`halfwordPair`; both are register arithmetic, which the span may hold).
     for (let j = Math.max(k, end - 3); j < end; j++) {
       if (j + 4 > end && j + 4 <= insts.length && halfwordPair(insts, j) !== undefined) end = j + 4;
     }
-    out.push({ start: k, end, members, base, off: lo, len: hi - lo, region });
+    out.push({ start: k, end, members: new Set(members), base, off: lo, len: hi - lo, region });
     k = end - 1;
   }
   return out;

@@ -326,11 +326,23 @@ export function structureFunction(fn: IrFunction, opts: StructureOptions = {}): 
   const loopEnd = new Int32Array(n).fill(-1);
   const frameKind: number[] = [];
   const frameNode: number[] = [];
+  // Where each block's open loop and block frames are on the stack (-1: none open): a block has at
+  // most one of each, and a deep nest of merges would make a search per branch quadratic.
+  const framePos = [new Int32Array(n).fill(-1), new Int32Array(n).fill(-1)];
+  const open = (kind: number, node: number): void => {
+    if (kind !== F_IF) framePos[kind][node] = frameKind.length;
+    frameKind.push(kind);
+    frameNode.push(node);
+  };
+  const close = (): void => {
+    const kind = frameKind.pop()!;
+    const node = frameNode.pop()!;
+    if (kind !== F_IF) framePos[kind][node] = -1;
+  };
   const depthOf = (kind: number, node: number): number => {
-    for (let i = frameKind.length - 1; i >= 0; i--) {
-      if (frameKind[i] === kind && frameNode[i] === node) return frameKind.length - 1 - i;
-    }
-    throw new Error(`${fn.name}: no enclosing frame for block ${node} (structuring bug)`);
+    const at = framePos[kind][node];
+    if (at < 0) throw new Error(`${fn.name}: no enclosing frame for block ${node} (structuring bug)`);
+    return frameKind.length - 1 - at;
   };
 
   // Work stack of (tag, x, y) triples, popped last-in first-out.
@@ -347,8 +359,7 @@ export function structureFunction(fn: IrFunction, opts: StructureOptions = {}): 
         if (loopHeader[x]) {
           loopStart[x] = cmds.length;
           cmds.push({ op: 'loop' });
-          frameKind.push(F_LOOP);
-          frameNode.push(x);
+          open(F_LOOP, x);
           push(T_LOOP_END, x, 0);
         }
         push(T_WITHIN, x, firstKid[x]);
@@ -357,8 +368,7 @@ export function structureFunction(fn: IrFunction, opts: StructureOptions = {}): 
         // y: the next merge child to open a block for, -1 when all are open.
         if (y >= 0) {
           cmds.push({ op: 'block' });
-          frameKind.push(F_BLOCK);
-          frameNode.push(y);
+          open(F_BLOCK, y);
           push(T_TREE, y, 0);
           push(T_END, 0, 0);
           push(T_WITHIN, x, nextKid[y]);
@@ -374,8 +384,7 @@ export function structureFunction(fn: IrFunction, opts: StructureOptions = {}): 
           push(T_BRANCH, x, arm === t.then ? t.else : t.then);
         } else if (t.op === 'br') {
           cmds.push({ op: 'if', block: x });
-          frameKind.push(F_IF);
-          frameNode.push(x);
+          open(F_IF, x);
           push(T_END, 0, 0);
           push(T_BRANCH, x, t.else);
           push(T_ELSE, 0, 0);
@@ -388,13 +397,11 @@ export function structureFunction(fn: IrFunction, opts: StructureOptions = {}): 
       case T_LOOP_END:
         loopEnd[x] = cmds.length;
         cmds.push({ op: 'end' });
-        frameKind.pop();
-        frameNode.pop();
+        close();
         break;
       case T_END:
         cmds.push({ op: 'end' });
-        frameKind.pop();
-        frameNode.pop();
+        close();
         break;
       case T_ELSE:
         cmds.push({ op: 'else' });
@@ -425,7 +432,11 @@ function withLoopCopies(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int
   const n = fn.blocks.length;
   const { rpo, preds, predStart, loopHeader } = a;
   const inLoop = new Int32Array(n).fill(-1); // the header whose body was last collected
-  const copies: { header: BlockId; start: number; end: number; guard: number; body: Uint8Array; insts: number; bodyInsts: number; plan: VersionPlan | undefined }[] = [];
+  // The loop being looked at, marked while it is (one array for all: a function may have hundreds).
+  const mark = new Uint8Array(n);
+  // Per block, the copied loop it belongs to (copied loops are innermost, so disjoint), or -1.
+  const owner = new Int32Array(n).fill(-1);
+  const copies: { id: number; header: BlockId; start: number; end: number; guard: number; k: number; counted: CountedExit | undefined; plan: VersionPlan | undefined }[] = [];
   for (const h of a.order) {
     if (!loopHeader[h] || loopStart[h] < 0) continue;
     // The natural loop: everything that reaches a back edge into h without passing through h.
@@ -468,27 +479,37 @@ function withLoopCopies(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int
       else if (c.op === 'code') insts += fn.blocks[c.block].insts.length;
     }
     if (!eligible || insts > FAST_LOOP_MAX_INSTS) continue;
-    const mark = new Uint8Array(n);
+    // In block order: the analyses below visit blocks in that order.
+    const list = body.slice().sort((x, y) => x - y);
     let bodyInsts = 0;
-    for (const b of body) {
+    for (const b of list) {
       mark[b] = 1;
       bodyInsts += fn.blocks[b].insts.length;
     }
     const fast = opts.fastLoops === true && !calls && guard > 0;
-    const plan = opts.regionOf !== undefined ? versionPlan(fn, a, mark, h, opts.regionOf) : undefined;
-    if (!fast && plan === undefined) continue;
-    copies.push({ header: h, start, end, guard: fast ? guard : 0, body: mark, insts, bodyInsts, plan });
+    const plan = opts.regionOf !== undefined ? versionPlan(fn, a, mark, list, h, opts.regionOf) : undefined;
+    if (fast || plan !== undefined) {
+      const k = unrollFactor(bodyInsts, insts);
+      const counted = k > 1 ? countedExit(fn, a, mark, list, h) : undefined;
+      const id = copies.length;
+      for (const b of list) owner[b] = id;
+      copies.push({ id, header: h, start, end, guard: fast ? guard : 0, k, counted, plan });
+    }
+    for (const b of list) mark[b] = 0;
   }
   if (copies.length === 0) return cmds;
   copies.sort((x, y) => x.start - y.start);
   const out: Cmd[] = [];
+  // Commands are never changed once made: copies share them (one per branch depth, one per block variant).
+  const brs: Cmd[] = [];
+  const br = (depth: number): Cmd => (brs[depth] ??= { op: 'br', depth });
+  const codeCmds = new Map<ReadonlySet<Inst> | undefined, Cmd[]>();
   let at = 0;
   for (const c of copies) {
-    const body = c.body;
+    const inBody = (b: BlockId): boolean => owner[b] === c.id;
     for (; at < c.start; at++) out.push(cmds[at]);
     const fast = c.guard > 0;
-    const k = unrollFactor(c.bodyInsts, c.insts);
-    const counted = k > 1 ? countedExit(fn, a, body, c.header) : undefined;
+    const { k, counted } = c;
     // Without a budget guard, only a counted loop's copies can be grouped (under the counter's guard).
     const kv = fast || counted !== undefined ? k : 1;
     /**
@@ -526,19 +547,26 @@ function withLoopCopies(fn: IrFunction, a: Analysis, cmds: Cmd[], loopStart: Int
               out.push(cmd);
               break;
             case 'br':
-              out.push({ op: 'br', depth: cmd.depth >= level ? cmd.depth + extra : cmd.depth });
+              out.push(cmd.depth >= level ? br(cmd.depth + extra) : cmd);
               break;
             case 'code':
-              if (!body[cmd.block]) out.push(cmd);
+              if (!inBody(cmd.block)) out.push(cmd);
               else {
-                const x: Cmd = { op: 'code', block: cmd.block };
-                if (guarded) x.unchecked = true;
-                if (covered !== undefined) x.covered = covered;
+                let list = codeCmds.get(covered);
+                if (list === undefined) codeCmds.set(covered, (list = []));
+                const slot = 2 * cmd.block + (guarded ? 1 : 0);
+                let x = list[slot];
+                if (x === undefined) {
+                  const made: Cmd = { op: 'code', block: cmd.block };
+                  if (guarded) made.unchecked = true;
+                  if (covered !== undefined) made.covered = covered;
+                  list[slot] = x = made;
+                }
                 out.push(x);
               }
               break;
             case 'fold':
-              out.push(guarded && body[cmd.block] ? { ...cmd, unchecked: true } : cmd);
+              out.push(guarded && inBody(cmd.block) ? { ...cmd, unchecked: true } : cmd);
               break;
             default:
               out.push(cmd);
@@ -588,10 +616,9 @@ interface CountedExit {
  * counter at the header, iteration j of a group exits at E only if c = j (mod 2^w): a group of k
  * copies entered with (c - 1) >=u k - 1 cannot leave before its last copy.
  */
-function countedExit(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId): CountedExit | undefined {
+function countedExit(fn: IrFunction, a: Analysis, body: Uint8Array, list: readonly BlockId[], h: BlockId): CountedExit | undefined {
   let exit = -1;
-  for (let b = 0; b < body.length; b++) {
-    if (!body[b]) continue;
+  for (const b of list) {
     const t = fn.blocks[b].term;
     const leaves = t.op === 'ret' || t.op === 'fault'
       || (t.op === 'jump' && !body[t.target])
@@ -609,8 +636,7 @@ function countedExit(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId):
   // The decrement: the last definition of C in E, and the only one in the loop.
   const insts = fn.blocks[exit].insts;
   let dec = -1;
-  for (let b = 0; b < body.length; b++) {
-    if (!body[b]) continue;
+  for (const b of list) {
     const list = fn.blocks[b].insts;
     for (let k = 0; k < list.length; k++) {
       if (!writes(list[k], c)) continue;
@@ -652,27 +678,21 @@ const MAX_SHIFT = 8;
  * the loop, `C = C +- 1` at the compare's width, with B an immediate or a register the loop does not
  * write. Other exits may exist: iterations that leave early run fewer accesses.
  */
-function tripCount(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId, written: Uint8Array): TripCount | undefined {
-  for (let e = 0; e < body.length; e++) {
-    if (!body[e]) continue;
+function tripCount(
+  fn: IrFunction, a: Analysis, body: Uint8Array, list: readonly BlockId[], h: BlockId, written: Uint8Array,
+  nWrites: Int32Array, lastBlock: Int32Array, lastInst: readonly (Inst | undefined)[],
+): TripCount | undefined {
+  for (const e of list) {
     const t = fn.blocks[e].term;
     if (t.op !== 'br' || body[t.then] === body[t.else]) continue;
     const goOn = body[t.then] ? t.cond : NEGATE[t.cond];
     if (goOn === undefined) continue;
     const c = t.a;
     if ('reg' in t.b && (written[t.b.reg] || t.b.reg === c)) continue;
-    // C's only write in the loop is the last instruction of E that writes it.
-    let site: Inst | undefined;
-    let count = 0;
-    for (let b = 0; b < body.length; b++) {
-      if (!body[b]) continue;
-      for (const i of fn.blocks[b].insts) {
-        if (!writes(i, c)) continue;
-        count++;
-        if (b === e) site = i;
-      }
-    }
-    if (count !== 1 || site === undefined || site.op !== 'bin' || site.a !== c || site.w !== t.w || !('imm' in site.b)) continue;
+    // C's only write in the loop is an instruction of E.
+    if (!(c >= 0 && c < nWrites.length) || nWrites[c] !== 1 || lastBlock[c] !== e) continue;
+    const site = lastInst[c];
+    if (site === undefined || site.op !== 'bin' || site.a !== c || site.w !== t.w || !('imm' in site.b)) continue;
     const step = site.bin === 'add' ? site.b.imm : site.bin === 'sub' ? -site.b.imm : 0;
     if (step !== 1 && step !== -1) continue;
     const up = step === 1;
@@ -712,29 +732,41 @@ interface Induction {
  *   loop and I an induction register: the same walk with P0 = A + (I0 << s) and step << s.
  * Accesses whose region is -1 (proven, or a write guessed into a read-only region) keep their checks.
  */
-function versionPlan(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId, regionOf: (i: Inst) => number): VersionPlan | undefined {
+function versionPlan(fn: IrFunction, a: Analysis, body: Uint8Array, list: readonly BlockId[], h: BlockId, regionOf: (i: Inst) => number): VersionPlan | undefined {
   const nRegs = Math.max(11, fn.maxReg + 1);
   const written = new Uint8Array(nRegs);
   const nWrites = new Int32Array(nRegs);
+  // Per register, the last write in the loop (block, instruction), for tripCount.
+  const lastBlock = new Int32Array(nRegs);
+  const lastInst: (Inst | undefined)[] = new Array<Inst | undefined>(nRegs);
   const ivs = new Map<number, Induction>();
-  for (let b = 0; b < body.length; b++) {
-    if (!body[b]) continue;
-    const list = fn.blocks[b].insts;
-    for (let k = 0; k < list.length; k++) {
-      const i = list[k];
-      for (let r = 0; r < nRegs; r++) {
-        if (!writes(i, r)) continue;
-        written[r] = 1;
-        nWrites[r]++;
-        if (i.op === 'bin' && i.w === 64 && i.dst === r && i.a === r && 'imm' in i.b && (i.bin === 'add' || i.bin === 'sub')) {
-          const step = i.bin === 'add' ? i.b.imm : -i.b.imm;
-          if (Math.abs(step) <= MAX_STEP) ivs.set(r, { step, block: b, at: k });
-        }
+  const wrote = (r: number, i: Inst, b: number, k: number): void => {
+    if (!(r >= 0 && r < nRegs)) return;
+    written[r] = 1;
+    nWrites[r]++;
+    lastBlock[r] = b;
+    lastInst[r] = i;
+    if (i.op === 'bin' && i.w === 64 && i.dst === r && i.a === r && 'imm' in i.b && (i.bin === 'add' || i.bin === 'sub')) {
+      const step = i.bin === 'add' ? i.b.imm : -i.b.imm;
+      if (Math.abs(step) <= MAX_STEP) ivs.set(r, { step, block: b, at: k });
+    }
+  };
+  for (const b of list) {
+    const insts = fn.blocks[b].insts;
+    for (let k = 0; k < insts.length; k++) {
+      // The registers `writes` says the instruction may write, each once.
+      const i = insts[k];
+      if ('dst' in i) wrote(i.dst, i, b, k);
+      else if (i.op === 'call' || i.op === 'callx' || i.op === 'calllocal') for (let r = 0; r <= 5; r++) wrote(r, i, b, k);
+      else if (i.op === 'atomic') {
+        const src = i.fetch || i.aop === 'xchg' ? i.src : -1;
+        if (src >= 0) wrote(src, i, b, k);
+        if (i.aop === 'cmpxchg' && src !== 0) wrote(0, i, b, k);
       }
     }
   }
   for (const r of [...ivs.keys()]) if (nWrites[r] !== 1) ivs.delete(r);
-  const count = tripCount(fn, a, body, h, written);
+  const count = tripCount(fn, a, body, list, h, written, nWrites, lastBlock, lastInst);
   // Blocks reachable from an increment's block within one iteration (never through h).
   const reachCache = new Map<BlockId, Uint8Array>();
   const reaches = (from: BlockId, to: BlockId): boolean => {
@@ -784,11 +816,10 @@ function versionPlan(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId, 
     }
     w.members.push(i);
   };
-  for (let b = 0; b < body.length; b++) {
-    if (!body[b]) continue;
-    const list = fn.blocks[b].insts;
-    for (let k = 0; k < list.length; k++) {
-      const i = list[k];
+  for (const b of list) {
+    const insts = fn.blocks[b].insts;
+    for (let k = 0; k < insts.length; k++) {
+      const i = insts[k];
       if (i.op !== 'load' && i.op !== 'store' && i.op !== 'atomic') continue;
       const region = regionOf(i);
       if (region < 0) continue;
@@ -803,7 +834,7 @@ function versionPlan(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId, 
         continue;
       }
       // B = A + I or A + (I << s), defined earlier in this block.
-      const d = lastDef(list, k, x);
+      const d = lastDef(insts, k, x);
       if (d === undefined || d.inst.op !== 'bin' || d.inst.bin !== 'add' || d.inst.w !== 64 || !('reg' in d.inst.b)) continue;
       const [p, q] = [d.inst.a, d.inst.b.reg];
       const inv = !written[p] ? p : !written[q] ? q : -1;
@@ -813,7 +844,7 @@ function versionPlan(fn: IrFunction, a: Analysis, body: Uint8Array, h: BlockId, 
       let shift = 0;
       let at = d.at;
       if (!ivs.has(other)) {
-        const s = lastDef(list, d.at, other);
+        const s = lastDef(insts, d.at, other);
         if (s === undefined || s.inst.op !== 'bin' || s.inst.bin !== 'shl' || s.inst.w !== 64 || !('imm' in s.inst.b)) continue;
         if (s.inst.b.imm < 0 || s.inst.b.imm > MAX_SHIFT || s.inst.a === other) continue;
         ivReg = s.inst.a;
