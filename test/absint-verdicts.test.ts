@@ -144,6 +144,26 @@ describe('verdicts on small programs', () => {
     expect(run(p).diagnostics.map((d) => [d.index, d.rule])).toEqual([[3, 'uninit-stack']]);
   });
 
+  it('keeps each counter of nested loops at its own bound, and one compared through a copy', () => {
+    // The outer counter r3 indexes an 8-byte stack array; the inner loop runs while r5 = r4 + 4 is
+    // below 20. Widening stops r3 at its own bound (not at the inner loop's constants, which it
+    // is never compared with), so both arrays are proven exactly and both loops are bounded.
+    const p = asm([
+      'mov %r3, 0',
+      'outer:', 'mov %r4, 0',
+      'inner:', 'mov %r5, %r4', 'add %r5, 4', 'mov %r2, %r10', 'add %r2, -128', 'add %r2, %r4', 'stb [%r2+0], 1',
+      'add %r4, 1', 'jlt %r5, 20, inner',
+      'mov %r1, %r3', 'lsh %r1, 3', 'mov %r2, %r10', 'add %r2, -56', 'add %r2, %r1', 'stdw [%r2+0], 0',
+      'add %r3, 1', 'jlt %r3, 6, outer',
+      'mov %r0, 0', 'exit',
+    ].join('\n'));
+    const r = run(p);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.facts.access.get(7)).toMatchObject({ verdict: 'proven', offset: { min: -128, max: -112 } });
+    expect(r.facts.access.get(15)).toMatchObject({ verdict: 'proven', offset: { min: -56, max: -16 } });
+    expect([...r.facts.boundedBackEdges].sort((x, y) => x - y)).toEqual([9, 17]);
+  });
+
   it('bounds counted loops and budgets the others', () => {
     const bounded = asm('mov %r3, 0\nadd %r3, 1\njlt %r3, 100, -2\nmov %r0, %r3\nexit');
     expect([...run(bounded).facts.boundedBackEdges]).toEqual([2]);

@@ -350,6 +350,30 @@ describe('affine equalities', () => {
     expect(new Affine(2).add([1, 0], 1)?.add([1, 0], 2)).toBeUndefined();
     expect(new Affine(2).add([2, 0], 1)).toBeUndefined(); // 2x = 1 has no integer solution
   });
+  it('keeps the echelon form whatever the order equations come in, and projects exactly', () => {
+    const r = rng(11);
+    for (let k = 0; k < 200; k++) {
+      // Equations through one integer point P, so the system is consistent.
+      const P = Array.from({ length: 5 }, () => Math.floor(r() * 21) - 10);
+      const eqs = Array.from({ length: 1 + Math.floor(r() * 4) }, () => Array.from({ length: 5 }, () => (r() < 0.5 ? 0 : Math.floor(r() * 7) - 3)));
+      const build = (order: number[][]): Affine => order.reduce((a, e) => a.add(e, e.reduce((s, c, j) => s + c * P[j], 0)) ?? a, new Affine(5));
+      const a = build(eqs), b = build([...eqs].reverse());
+      expect(b.rows).toEqual(a.rows); // the reduced echelon form of a row space is unique
+      const pivots = a.rows.map((row) => row.findIndex((v) => v !== 0));
+      expect(pivots).toEqual([...pivots].sort((x, y) => x - y));
+      for (let x = 0; x < 5; x++) {
+        const f = a.forget(x);
+        // x is gone, P still satisfies every equation, and the projection follows from the system.
+        for (const row of f.rows) {
+          expect(row[x]).toBe(0);
+          expect(row.slice(0, 5).reduce((s, c, j) => s + c * P[j], 0)).toBe(row[5]);
+        }
+        expect(a.leq(f)).toBe(true);
+        // Every equation of a without x is kept.
+        for (const row of a.rows) if (row[x] === 0) expect(f.leq(new Affine(5, [row]))).toBe(true);
+      }
+    }
+  });
   it('orders by implication', () => {
     const a = new Affine(2).add([1, 0], 3)!.add([0, 1], 4)!;
     const b = new Affine(2).add([1, 1], 7)!;

@@ -28,7 +28,7 @@ import type { Program } from '../program.js';
 import { FIRST_REGION_BASE, PAGE } from '../../runtime/regions.js';
 import { MAX_CALL_DEPTH, STACK_FRAME, STACK_SIZE } from '../../runtime/layout.js';
 import { Affine } from './affine.js';
-import { buildCfg, classifyAll, instructionStarts, jumpTarget, type Cfg } from './cfg.js';
+import { buildCfg, jumpTarget, type Cfg } from './cfg.js';
 import { dominates, functionGraph, type FunctionGraph } from './dominators.js';
 import type { AccessFact, ProgramFacts, Verdict } from './facts.js';
 import {
@@ -160,7 +160,6 @@ type Effect =
 /** One analysed call: the callee's ascending phase, its exit state, whether its facts are in. */
 interface CallResult {
   entry: State;
-  asc: Ascent;
   exit: State | undefined;
   recorded: boolean;
   /** What the descending pass would have recorded (kept while not recorded yet), to replay. */
@@ -212,7 +211,7 @@ class Analyzer {
     this.prog = prog;
     this.opts = opts;
     this.cfg = buildCfg(prog);
-    this.cls = classifyAll(prog.insns, instructionStarts(prog.insns));
+    this.cls = this.cfg.cls;
     const memSpec = opts.regions.find((r) => r.name === 'mem');
     this.memSize = opts.memSize ?? memSpec?.size;
     this.regions = [
@@ -379,7 +378,8 @@ class Analyzer {
         const pure = c.form === 'alu' || c.form === 'neg' || c.form === 'end' || c.form === 'lddw';
         const counter = cyc && c.form === 'alu' && !c.srcReg && (c.alu === 'add' || c.alu === 'sub');
         this.faintDef[i] = pure && !counter && (R & (1 << insns[i].dst)) === 0 ? 1 : 0;
-        R = relBefore(R, insns[i], c, cyc, () => this.relEntry[this.cfg.fnOfSlot[i + 1 + insns[i].imm]] ?? REL_ALL);
+        const callee = c.form === 'call' && c.local ? this.relEntry[this.cfg.fnOfSlot[i + 1 + insns[i].imm]] ?? REL_ALL : 0;
+        R = relBefore(R, insns[i], c, cyc, callee);
       }
       R |= REL_FP;
       if (R !== this.relIn[b]) {
@@ -393,8 +393,8 @@ class Analyzer {
   // ---- fixpoint ----
 
   /** The state after the function returns (join over its exits), or undefined if it never does. */
-  private analyzeFn(fn: number, entry: State, depth: number, record: boolean): State | undefined {
-    return this.descend(fn, entry, depth, record, this.ascend(fn, entry, depth));
+  private analyzeFn(fn: number, entry: State, depth: number, record: boolean, capture?: Effect[]): State | undefined {
+    return this.descend(fn, entry, depth, record, this.ascend(fn, entry, depth), capture);
   }
 
   /**
@@ -470,7 +470,8 @@ class Analyzer {
     const blocks = this.cfg.blocks;
     const entryBlock = graph.rpo[0];
     const nb = blocks.length;
-    const edge = new Map(asc.edge);
+    // The ascent is not used again: its edges are updated in place.
+    const edge = asc.edge;
     for (const b of graph.rpo) {
       const preds = blocks[b].preds;
       const e = b === entryBlock ? entry : undefined;
@@ -919,9 +920,9 @@ class Analyzer {
   }
 
   /**
-   * The callee's exit state for one entry state. Cached by entry state: the ascending phase (the
-   * expensive part) is shared by the analysing and the recording visits of a call site; the
-   * recording visit only runs the recording pass again.
+   * The callee's exit state for one entry state. Cached by entry state: the analysis is shared by
+   * the analysing and the recording visits of a call site; a first visit that does not record
+   * keeps what its descending pass would have recorded, and the recording visit replays that.
    */
   private call(fn: number, entry: State, depth: number, record: boolean): State | undefined {
     const k = fn * (MAX_CALL_DEPTH + 1) + depth;
@@ -933,18 +934,15 @@ class Analyzer {
     // Few distinct entry states per function and depth; equal ones are found by comparing states.
     let hit = seen.find((c) => stateEqual(c.entry, entry));
     if (hit === undefined) {
-      const asc = this.ascend(fn, entry, depth);
       const effects: Effect[] | undefined = record ? undefined : [];
-      hit = { entry, asc, exit: this.descend(fn, entry, depth, record, asc, effects), recorded: record, effects };
+      hit = { entry, exit: this.analyzeFn(fn, entry, depth, record, effects), recorded: record, effects };
       seen.push(hit);
       return hit.exit;
     }
     if (record && !hit.recorded) {
       hit.recorded = true;
-      const effects = hit.effects;
+      this.record(hit.effects ?? []);
       hit.effects = undefined;
-      if (effects !== undefined) this.record(effects);
-      else this.descend(fn, entry, depth, true, hit.asc);
     }
     return hit.exit;
   }
@@ -1026,13 +1024,15 @@ class Analyzer {
     let hi = base.n.smax + BigInt(off);
     // Affine equalities can bound an offset the intervals lost (a pointer moving with a counter).
     const { lo: blo, hi: bhi } = bounds(s);
-    if (s.aff.rows.some((r) => r[baseReg] !== 0)) {
-      const unit = unitCoef(baseReg, 1);
+    if (mentioned(s.aff, baseReg)) {
+      const unit = SCRATCH;
+      unit[baseReg] = 1;
       const ub = s.aff.upperBound(unit, blo, bhi);
       if (ub !== Infinity && BigInt(ub) + BigInt(off) < hi) hi = BigInt(ub) + BigInt(off);
       unit[baseReg] = -1;
       const lb = -s.aff.upperBound(unit, blo, bhi);
       if (lb !== -Infinity && BigInt(lb) + BigInt(off) > lo) lo = BigInt(lb) + BigInt(off);
+      unit[baseReg] = 0;
     }
     const offset = lo >= -(2n ** 52n) && hi <= 2n ** 52n ? { min: Number(lo), max: Number(hi) } : undefined;
     const name = region.name;
@@ -1048,9 +1048,15 @@ class Analyzer {
       endMax = len.umax;
       // x - len <= c from the zone or the equalities proves the end symbolically.
       const zc = s.zone.get(baseReg, LEN);
-      const L = unitCoef(baseReg, 1);
-      L[LEN] = -1;
-      const ac = s.aff.rows.length > 0 ? s.aff.upperBound(L, blo, bhi) : Infinity;
+      let ac = Infinity;
+      if (s.aff.rows.length > 0) {
+        const L = SCRATCH;
+        L[baseReg] = 1;
+        L[LEN] = -1;
+        ac = s.aff.upperBound(L, blo, bhi);
+        L[baseReg] = 0;
+        L[LEN] = 0;
+      }
       const rel = Math.min(zc, ac);
       if (rel !== Infinity && BigInt(rel) + BigInt(off) + z <= 0n) symbolic = true;
     } else if (region.size !== undefined) {
@@ -1198,33 +1204,73 @@ class Analyzer {
     const stack = new Set(set);
     for (const r of this.regions) if (r.size !== undefined) { add(stack, BigInt(r.size)); if (r.name !== 'stack') add(set, BigInt(r.size)); }
     for (let k = -1; k <= MAX_CALL_DEPTH; k++) add(stack, BigInt(STACK_FRAME * k));
+    this.regThresholds = sortBig(set).filter((v) => v !== 1n && v !== -1n);
     return { values: sortBig(set), stack: sortBig(stack) };
   }
+
+  /**
+   * The fixed thresholds for registers on a cycle, without +-1: a counter from 0 would stop at 1
+   * first (one more round of the loop, and of every loop inside it); a register that does stop
+   * there is compared with 0 or 1 on the cycle, which brings them back.
+   */
+  private regThresholds: readonly bigint[] = [];
 
   /**
    * The widening thresholds at loop head b: the fixed ones plus the constants that branches on
    * the cycles through b compare with (and their neighbours). A value that grows around a loop
    * can only be stopped by a branch on that loop: constants from elsewhere would only make
-   * widening climb through them one at a time.
+   * widening climb through them one at a time. A register gets only the constants compared with
+   * it or with registers computed from it on the cycle (in nested loops the outer counter would
+   * otherwise stop at each of the inner loop's bounds, the inner loop settling again each time);
+   * stack slots and stack pointers get them all.
    */
   private thresholdsAt(graph: FunctionGraph, b: number): Thresholds {
     const cycle = graph.cycleOf.get(b);
     if (cycle === undefined) return this.thresholds;
     let t = this.cycleThresholds.get(cycle);
     if (t === undefined) {
-      const consts: bigint[] = [];
-      for (const x of cycle) {
-        const blk = this.cfg.blocks[x];
-        const c = this.cls[blk.last];
-        if (c !== undefined && c.form === 'jcond' && !c.srcReg) {
-          const v = BigInt(this.prog.insns[blk.last].imm);
-          consts.push(v - 1n, v, v + 1n);
-        }
-      }
-      t = { values: sortBig(new Set([...this.thresholds.values, ...consts])), stack: sortBig(new Set([...this.thresholds.stack, ...consts])) };
+      t = this.cycleThresholdsOf(cycle);
       this.cycleThresholds.set(cycle, t);
     }
     return t;
+  }
+
+  private cycleThresholdsOf(cycle: readonly number[]): Thresholds {
+    const all: bigint[] = [];
+    const per: bigint[][] = [];
+    // Registers linked by a register operand on the cycle (either way) share their constants.
+    const root = Array.from({ length: NVARS }, (_, r) => r);
+    const find = (r: number): number => {
+      while (root[r] !== r) r = root[r] = root[root[r]];
+      return r;
+    };
+    for (const x of cycle) {
+      const blk = this.cfg.blocks[x];
+      for (let i = blk.start; i <= blk.last; i++) {
+        const c = this.cls[i];
+        if (c === undefined) continue;
+        const insn = this.prog.insns[i];
+        if (c.form === 'jcond' && !c.srcReg) {
+          const v = BigInt(insn.imm);
+          all.push(v - 1n, v, v + 1n);
+          (per[insn.dst] ??= []).push(v - 1n, v, v + 1n);
+        } else if (c.form === 'alu' && c.srcReg) {
+          root[find(insn.dst)] = find(insn.src);
+        }
+      }
+    }
+    const byRoot: bigint[][] = [];
+    for (let r = 0; r < NVARS; r++) {
+      const l = per[r];
+      if (l !== undefined) (byRoot[find(r)] ??= []).push(...l);
+    }
+    const merged: (readonly bigint[])[] = [];
+    const regs: (readonly bigint[])[] = [];
+    for (let r = 0; r < NVARS; r++) {
+      const k = find(r);
+      regs.push(merged[k] ??= withValues(this.regThresholds, byRoot[k] ?? []));
+    }
+    return { values: withValues(this.thresholds.values, all), stack: withValues(this.thresholds.stack, all), regs };
   }
 
   private readonly cycleThresholds = new Map<readonly number[], Thresholds>();
@@ -1261,11 +1307,40 @@ function sameInputs(a: readonly (State | undefined)[], b: readonly (State | unde
 }
 
 function sortBig(set: ReadonlySet<bigint>): bigint[] {
-  return [...set].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...set].sort(cmpBig);
+}
+
+function cmpBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Sorted `base` with `extra` merged in (no duplicates); `base` itself when nothing is new. */
+function withValues(base: readonly bigint[], extra: bigint[]): readonly bigint[] {
+  if (extra.length === 0) return base;
+  extra.sort(cmpBig);
+  const out: bigint[] = [];
+  let i = 0;
+  for (let j = 0; j <= extra.length; j++) {
+    const v = j < extra.length ? extra[j] : undefined;
+    while (i < base.length && (v === undefined || base[i] <= v)) {
+      if (out.length === 0 || out[out.length - 1] !== base[i]) out.push(base[i]);
+      i++;
+    }
+    if (v !== undefined && (out.length === 0 || out[out.length - 1] !== v)) out.push(v);
+  }
+  return out.length === base.length ? base : out;
 }
 
 function isMemory(c: Classified): boolean {
   return c.form === 'ldx' || c.form === 'st' || c.form === 'stx' || c.form === 'atomic';
+}
+
+/** Coefficients for one query (all zero between uses). */
+const SCRATCH: number[] = new Array<number>(NVARS).fill(0);
+
+function mentioned(aff: Affine, x: number): boolean {
+  for (const r of aff.rows) if (r[x] !== 0) return true;
+  return false;
 }
 
 /** x_r as a coefficient vector, for each r: shared, so never changed. */
@@ -1444,7 +1519,7 @@ function writeStack(s: State, lo: bigint, hi: bigint, size: number, val: Val | u
 }
 
 /** What is relevant before an instruction, given what is relevant after it (see relevance()). */
-function relBefore(R: number, insn: Insn, c: Classified, cyclic: boolean, callee: () => number): number {
+function relBefore(R: number, insn: Insn, c: Classified, cyclic: boolean, callee: number): number {
   const d = 1 << insn.dst;
   const s = 1 << insn.src;
   switch (c.form) {
@@ -1462,7 +1537,7 @@ function relBefore(R: number, insn: Insn, c: Classified, cyclic: boolean, callee
     case 'atomic': return R | d | s | REL_MEM | (c.atomic === 'cmpxchg' ? 1 : 0);
     case 'jcond': return R | d | (c.srcReg ? s : 0);
     case 'ja': case 'exit': return R;
-    case 'call': return c.local ? (R & ~REL_CALL) | (callee() & (REL_ARGS | REL_MEM)) | (R & REL_MEM) : (R & ~REL_CALL) | REL_ARGS;
+    case 'call': return c.local ? (R & ~REL_CALL) | (callee & (REL_ARGS | REL_MEM)) | (R & REL_MEM) : (R & ~REL_CALL) | REL_ARGS;
     case 'callx': return (R & ~REL_CALL) | REL_ARGS | d;
     default: return REL_ALL;
   }

@@ -42,27 +42,37 @@ export class Affine {
     if (norm === 'zero') return this;
     if (norm === 'false') return undefined;
     const p = pivot(norm, n);
+    // Eliminating p from a row keeps its pivot (norm is zero in every other row's pivot column,
+    // and a row is zero before its own pivot): the order stays, norm goes in at its pivot.
     const out: Row[] = [];
+    let placed = false;
     for (const e of this.rows) {
+      if (!placed && pivot(e, n) > p) { out.push(norm); placed = true; }
       if (e[p] === 0) { out.push(e); continue; }
       const c = combine(e.slice(), norm, p);
       if (c === undefined) continue;
       const ne = normalize(c, n);
       if (ne !== 'zero' && ne !== 'false') out.push(ne);
     }
-    out.push(norm);
-    out.sort((a, b) => pivot(a, n) - pivot(b, n));
+    if (!placed) out.push(norm);
     return new Affine(n, out);
   }
 
   /** Drops every equation involving x (projects it out). */
   forget(x: number): Affine {
     const n = this.n;
-    let any = false;
-    for (const e of this.rows) if (e[x] !== 0) { any = true; break; }
-    if (!any) return this;
-    const withX = this.rows.filter((e) => e[x] !== 0);
-    const use = withX.reduce((a, b) => (Math.abs(a[x]) <= Math.abs(b[x]) ? a : b));
+    // The row with the smallest coefficient of x (the first of those) eliminates x from the others.
+    let use: Row | undefined;
+    let count = 0;
+    for (const e of this.rows) {
+      if (e[x] === 0) continue;
+      count++;
+      if (use === undefined || Math.abs(e[x]) < Math.abs(use[x])) use = e;
+    }
+    if (use === undefined) return this;
+    // One equation alone can always be met by choosing x: the others are the projection (and,
+    // as a subset of an echelon system, already one).
+    if (count === 1) return new Affine(n, this.rows.filter((e) => e !== use));
     const out: Row[] = [];
     for (const e of this.rows) {
       if (e === use) continue;

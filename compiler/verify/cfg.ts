@@ -71,6 +71,8 @@ export interface Cfg {
   blockOfSlot: Int32Array;
   /** Function index holding each slot. */
   fnOfSlot: Int32Array;
+  /** Classification per slot (classifyAll), for users that would otherwise classify again. */
+  cls: (Classified | undefined)[];
 }
 
 /** Slots taken by the instruction at i: 2 for lddw (whatever its other fields), else 1. */
@@ -184,7 +186,7 @@ export function buildCfg(prog: Program): Cfg {
 
   const entry = entryOk ? fnOfSlot[prog.entry] : -1;
   markReachable(blocks, functions, blockOfSlot, entry);
-  return { insns, blocks, functions, entry, blockOfSlot, fnOfSlot };
+  return { insns, blocks, functions, entry, blockOfSlot, fnOfSlot, cls };
 }
 
 function markReachable(blocks: Block[], functions: CfgFunction[], blockOfSlot: Int32Array, entry: number): void {

@@ -31,7 +31,8 @@ export interface Derived {
   readonly vals: readonly Val[];
   readonly lo: readonly number[];
   readonly hi: readonly number[];
-  readonly consts: readonly (readonly [number, number])[];
+  /** Bit r: register r holds one known value (lo[r] === hi[r], within 2^50) the relations can use. */
+  readonly consts: number;
 }
 
 /**
@@ -41,6 +42,11 @@ export interface Derived {
 export interface Thresholds {
   readonly values: readonly bigint[];
   readonly stack: readonly bigint[];
+  /**
+   * Per register (when given): the thresholds for its value or non-stack offset, in place of
+   * `values` (a loop counter need not climb through the constants other counters compare with).
+   */
+  readonly regs?: readonly (readonly bigint[])[];
 }
 
 /** The region index of the stack (pointers into it widen with the frame boundaries). */
@@ -104,6 +110,18 @@ export class State {
     return this.zone;
   }
 
+  /** The zone, to be held by another state too (both copy it before changing it). */
+  sharedZone(): Zone {
+    this.zoneShared = true;
+    return this.zone;
+  }
+
+  /** Takes a zone another state holds too. */
+  shareZone(z: Zone): void {
+    this.zone = z;
+    this.zoneShared = true;
+  }
+
   /** Replaces the zone with one no other state holds. */
   setZone(z: Zone): void {
     this.zone = z;
@@ -122,31 +140,36 @@ export class State {
   }
 }
 
-/** Registers whose values mean different things in a and b lose their relations (in both). */
-function alignKinds(a: State, b: State): boolean[] {
-  const same: boolean[] = [];
+/** Bit r: register r means the same kind of thing in a and b (else its relations go, in both). */
+function alignKinds(a: State, b: State): number {
+  let same = 0;
   for (let r = 0; r < NVARS; r++) {
     const x = a.regs[r], y = b.regs[r];
-    same[r] = x.kind !== 'uninit' && x.kind === y.kind && x.region === y.region;
+    if (x.kind !== 'uninit' && x.kind === y.kind && x.region === y.region) same |= 1 << r;
   }
   return same;
 }
 
-function joinVal(x: Val, y: Val, widenWith?: Thresholds): Val {
+function joinVal(x: Val, y: Val, widenWith?: Thresholds, r = -1): Val {
   if (x === y) return x;
   if (x.kind === 'uninit' && y.kind === 'uninit') return UNINIT;
   if (x.kind !== y.kind || x.region !== y.region || x.kind === 'uninit') {
     // A scalar that may be a difference of addresses stays one: joined with any scalar it keeps its
     // value range, and adding it to a pointer must never claim the pointer's region.
     if ((x.region === MIXED || y.region === MIXED) && x.kind === 'scalar' && y.kind === 'scalar') {
-      return { kind: 'scalar', region: MIXED, n: widenWith ? widenNum(x.n, y.n, widenWith.values) : joinNum(x.n, y.n) };
+      return { kind: 'scalar', region: MIXED, n: widenWith ? widenNum(x.n, y.n, valuesFor(widenWith, r)) : joinNum(x.n, y.n) };
     }
     return x.region === MIXED || y.region === MIXED ? MIXED_TOP : SCALAR_TOP;
   }
   // A join of equal values is either one (widening may still tighten an unsynced value: not here).
   if (widenWith === undefined && equalNum(x.n, y.n)) return x;
-  const n = widenWith ? widenNum(x.n, y.n, x.kind === 'ptr' && x.region === STACK_REGION ? widenWith.stack : widenWith.values) : joinNum(x.n, y.n);
+  const n = widenWith ? widenNum(x.n, y.n, x.kind === 'ptr' && x.region === STACK_REGION ? widenWith.stack : valuesFor(widenWith, r)) : joinNum(x.n, y.n);
   return { kind: x.kind, region: x.region, n };
+}
+
+/** The thresholds for register r (r < 0: a stack slot). */
+function valuesFor(t: Thresholds, r: number): readonly bigint[] {
+  return r >= 0 && t.regs !== undefined ? t.regs[r] : t.values;
 }
 
 function valLeq(x: Val, y: Val): boolean {
@@ -184,8 +207,11 @@ const BIG_LIMIT = BigInt(LIMIT);
 const NEG_BIG_LIMIT = -BIG_LIMIT;
 
 /** Registers holding one known value (that the relations can use), with that value. */
-function constants(s: State): readonly (readonly [number, number])[] {
-  return derived(s).consts;
+function constants(s: State): Map<number, number> {
+  const d = derived(s);
+  const out = new Map<number, number>();
+  for (let r = 0; r < NVARS; r++) if ((d.consts & (1 << r)) !== 0) out.set(r, d.lo[r]);
+  return out;
 }
 
 /**
@@ -203,7 +229,7 @@ function derived(s: State): Derived {
   }
   // Registers whose value objects are unchanged keep their bounds (values are immutable).
   const lo: number[] = new Array<number>(NVARS), hi: number[] = new Array<number>(NVARS);
-  const consts: [number, number][] = [];
+  let consts = 0;
   for (let r = 0; r < NVARS; r++) {
     const v = regs[r];
     if (c !== undefined && c.vals[r] === v) {
@@ -218,7 +244,7 @@ function derived(s: State): Derived {
       hi[r] = smax <= BIG_LIMIT ? Number(smax) : Infinity;
     }
     // lo = hi only for a known value (bounds within 2^52 convert exactly).
-    if (lo[r] === hi[r] && lo[r] >= -EXACT_N && lo[r] <= EXACT_N) consts.push([r, lo[r]]);
+    if (lo[r] === hi[r] && lo[r] >= -EXACT_N && lo[r] <= EXACT_N) consts |= 1 << r;
   }
   const d: Derived = { vals: regs.slice(), lo, hi, consts };
   s.derived = d;
@@ -227,23 +253,22 @@ function derived(s: State): Derived {
 
 /**
  * The relations of s made explicit for a join: known constants become equalities and differences,
- * so that joining {p = 0, n = 180} with {p = 2, n = 179} yields p + 2n = 360.
+ * so that joining {p = 0, n = 180} with {p = 2, n = 179} yields p + 2n = 360. Undefined when no
+ * register in `same` (a bit mask) is a known constant: then `mods` is untouched and s.aff stands.
  */
-function explicit(s: State, same: readonly boolean[], head: boolean, other: State | undefined, mods: number[]): { aff: Affine; touched: boolean } {
+function explicit(s: State, same: number, head: boolean, other: State | undefined, mods: number[]): Affine | undefined {
   let aff = s.aff;
-  const consts = constants(s);
-  let any = false;
-  for (const [r] of consts) if (same[r]) { any = true; break; }
-  if (!any) return { aff, touched: false };
+  const { lo, hi, consts } = derived(s);
+  if ((consts & same) === 0) return undefined;
   const otherVars = other === undefined ? 0 : varsOf(other.aff);
   // Differences of constants tighten the zone directly (no re-closure): joins stay sound, just
   // less tight. They go to `mods` (bound by bound minima over s.zone), not into a copy of the zone.
-  const { lo, hi } = bounds(s);
-  for (const [x, cx] of consts) {
-    if (!same[x]) continue;
+  for (let x = 0; x < NVARS; x++) {
+    if ((consts & same & (1 << x)) === 0) continue;
+    const cx = lo[x];
     // A constant against any bounded variable: x - y <= cx - min(y), y - x <= max(y) - cx.
     for (let y = 0; y < NVARS; y++) {
-      if (y === x || !same[y]) continue;
+      if (y === x || (same & (1 << y)) === 0) continue;
       if (lo[y] !== -Infinity) {
         const v = cx - lo[y], k = x * NVARS + y;
         if (v < mods[k] && Math.abs(v) <= LIMIT) mods[k] = v;
@@ -260,12 +285,13 @@ function explicit(s: State, same: readonly boolean[], head: boolean, other: Stat
     const agreed = o !== undefined && o.smin === o.smax && Number(o.smin) === cx;
     const want = (otherVars & (1 << x)) !== 0 || (head && !agreed);
     if (!want || hasUnitRow(aff, x, cx)) continue;
-    const row = new Array<number>(NVARS).fill(0);
-    row[x] = 1;
-    aff = aff.add(row, cx) ?? aff;
+    aff = aff.add(UNIT_ROW[x], cx) ?? aff;
   }
-  return { aff, touched: true };
+  return aff;
 }
+
+/** x_r as a coefficient vector, for each r (shared: never changed). */
+const UNIT_ROW: readonly (readonly number[])[] = Array.from({ length: NVARS }, (_, r) => Object.freeze(Array.from({ length: NVARS }, (_, j) => (j === r ? 1 : 0))));
 
 /** Whether aff holds the equation x = c. */
 function hasUnitRow(aff: Affine, x: number, c: number): boolean {
@@ -326,13 +352,13 @@ function combine(a: State, b: State, widenWith: Thresholds | undefined, head: bo
   const same = alignKinds(a, b);
   // Away from loop heads, a constant only becomes an equation where the other side relates it.
   const ea = explicit(a, same, head, b, MODS_A), eb = explicit(b, same, head, a, MODS_B);
-  let aa = ea.aff, ab = eb.aff;
+  let aa = ea ?? a.aff, ab = eb ?? b.aff;
   for (let r = 0; r < NVARS; r++) {
-    if (same[r]) continue;
+    if ((same & (1 << r)) !== 0) continue;
     aa = aa.forget(r); ab = ab.forget(r);
   }
   const regs = new Array<Val>(NVARS);
-  for (let r = 0; r < NVARS; r++) regs[r] = joinVal(a.regs[r], b.regs[r], widenWith);
+  for (let r = 0; r < NVARS; r++) regs[r] = joinVal(a.regs[r], b.regs[r], widenWith, r);
   // Stacks are never changed in place, so one array on both sides is its own join, and a join
   // that gives back every slot of a is a itself (which keeps later identity checks cheap).
   let stack = a.stack;
@@ -352,7 +378,7 @@ function combine(a: State, b: State, widenWith: Thresholds | undefined, head: bo
   // A copy (then overwritten) keeps the elements kind of zone arrays: plain doubles, not holey.
   const out = da.slice();
   const len = da.length;
-  if (ea.touched || eb.touched) {
+  if (ea !== undefined || eb !== undefined) {
     for (let k = 0; k < len; k++) {
       let x = da[k], y = db[k];
       if (MODS_A[k] < x) x = MODS_A[k];
@@ -365,16 +391,21 @@ function combine(a: State, b: State, widenWith: Thresholds | undefined, head: bo
     for (let k = 0; k < len; k++) if (db[k] > da[k]) out[k] = db[k];
   }
   for (let r = 0; r < NVARS; r++) {
-    if (same[r]) continue;
+    if ((same & (1 << r)) !== 0) continue;
     for (let k = 0; k < NVARS; k++) {
       if (k === r) continue;
       out[r * NVARS + k] = Infinity;
       out[k * NVARS + r] = Infinity;
     }
   }
-  if (ea.touched) MODS_A.fill(Infinity);
-  if (eb.touched) MODS_B.fill(Infinity);
-  return new State(regs, stack, new Zone(NVARS, out), aa.join(ab));
+  if (ea !== undefined) MODS_A.fill(Infinity);
+  if (eb !== undefined) MODS_B.fill(Infinity);
+  // A result zone equal to a's is a's (states on edges stay smaller, and later checks cheaper).
+  let sameZone = true;
+  for (let k = 0; k < len; k++) if (out[k] !== da[k]) { sameZone = false; break; }
+  const res = new State(regs, stack, sameZone ? a.zone : new Zone(NVARS, out), aa.join(ab));
+  if (sameZone) res.shareZone(a.sharedZone());
+  return res;
 }
 
 export function joinStates(a: State, b: State, head = false): State {
@@ -422,15 +453,17 @@ export function stateLeq(a: State, b: State): boolean {
       }
     }
   }
-  const ea = explicit(a, a.regs.map((v) => v.kind !== 'uninit'), false, undefined, MODS_A);
+  let init = 0;
+  for (let r = 0; r < NVARS; r++) if (a.regs[r].kind !== 'uninit') init |= 1 << r;
+  const ea = explicit(a, init, false, undefined, MODS_A);
   const da = a.zone.d, db = b.zone.d;
   let zoneLeq = true;
   for (let k = 0; k < da.length; k++) {
     const x = MODS_A[k] < da[k] ? MODS_A[k] : da[k];
     if (x > db[k]) { zoneLeq = false; break; }
   }
-  if (ea.touched) MODS_A.fill(Infinity);
-  return zoneLeq && (b.aff.rows.length === 0 || a.aff.leq(b.aff, new Map(constants(a))));
+  if (ea !== undefined) MODS_A.fill(Infinity);
+  return zoneLeq && (b.aff.rows.length === 0 || a.aff.leq(b.aff, constants(a)));
 }
 
 /**
@@ -447,17 +480,23 @@ export function bounds(s: State): { readonly lo: readonly number[]; readonly hi:
  */
 export function reduce(s: State): boolean {
   const rows = s.aff.rows;
-  if (rows.length === 0 && !s.zone.hasConstraints()) return true;
+  const d = s.zone.d;
+  // Only variables in some zone constraint can be tightened by it (and tighten others).
+  let inZone = 0;
+  for (let x = 0; x < NVARS; x++) {
+    const row = x * NVARS;
+    for (let y = 0; y < NVARS; y++) if (y !== x && d[row + y] !== Infinity) inZone |= (1 << x) | (1 << y);
+  }
+  if (rows.length === 0 && inZone === 0) return true;
   const { lo, hi } = bounds(s);
   const nlo = lo.slice(), nhi = hi.slice();
-  const d = s.zone.d;
   const regs = s.regs;
   for (let x = 0; x < NVARS; x++) {
-    if (regs[x].kind === 'uninit') continue;
+    if (regs[x].kind === 'uninit' || (inZone & (1 << x)) === 0) continue;
     const row = x * NVARS;
     let up = nhi[x], dn = nlo[x];
     for (let y = 0; y < NVARS; y++) {
-      if (y === x || regs[y].kind === 'uninit') continue;
+      if (y === x || (inZone & (1 << y)) === 0 || regs[y].kind === 'uninit') continue;
       const u = d[row + y]; // x - y <= u
       if (u !== Infinity && hi[y] !== Infinity) { const v = hi[y] + u; if (v < up) up = v; }
       const w = d[y * NVARS + x]; // y - x <= w
