@@ -5,11 +5,10 @@
 // set-up), to compare with the Thumb code's count for the same program and input.
 import type { Program } from '../compiler/program.js';
 import { deviceRunResult, packBytecode, runDeviceBatch, type DeviceJob as BoardJob, type DeviceRun } from '../runtime/device-engine.js';
-import { missingBoardTools, type DeviceBenchEngine, type DeviceOutcome } from './device.js';
+import { missingBoardTools, runTwiceOnBoard, type DeviceBenchEngine, type DeviceOutcome } from './device.js';
 import { BENCH_BUDGET } from './engines.js';
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 function answerOf(run: DeviceRun, program: Program, input: Uint8Array): bigint {
   const r = deviceRunResult(run, program, input, BENCH_BUDGET);
@@ -38,30 +37,6 @@ export const DEVICE_INTERP: DeviceBenchEngine = {
         out[at] = { ok: false, reason: `packBytecode: ${message(e)}` };
       }
     }
-    let board: DeviceRun[] = [];
-    let boardError: string | undefined;
-    try {
-      board = await runDeviceBatch(runs.flatMap((r) => [r.job, r.job]));
-    } catch (e) {
-      boardError = message(e);
-    }
-    runs.forEach((r, i) => {
-      if (boardError !== undefined) {
-        out[r.at] = { ok: false, reason: boardError };
-        return;
-      }
-      const [first, second] = [board[2 * i], board[2 * i + 1]];
-      try {
-        const checksum = answerOf(first, r.program, jobs[r.at].input);
-        const again = answerOf(second, r.program, jobs[r.at].input);
-        if (again !== checksum || second.insns !== first.insns) {
-          throw new Error(`the second run gave ${hex(again)} in ${second.insns} instructions, the first ${hex(checksum)} in ${first.insns}`);
-        }
-        out[r.at] = { ok: true, measurement: { checksum, steps: first.steps, deviceInsns: first.insns } };
-      } catch (e) {
-        out[r.at] = { ok: false, reason: message(e) };
-      }
-    });
-    return out.map((o) => o ?? { ok: false, reason: 'not run' });
+    return runTwiceOnBoard(runs, runDeviceBatch, (run, r) => answerOf(run, r.program, jobs[r.at].input), out);
   },
 };

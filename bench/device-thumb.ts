@@ -7,12 +7,11 @@
 import { compileThumb, thumbFacts } from '../backends/thumb/aot.js';
 import type { Program } from '../compiler/program.js';
 import { FIRMWARE_HELPERS, runThumbBatch, toRunResult, type ThumbJob, type ThumbRun } from '../runtime/thumb-engine.js';
-import { missingBoardTools, type DeviceBenchEngine, type DeviceOutcome } from './device.js';
+import { missingBoardTools, runTwiceOnBoard, type DeviceBenchEngine, type DeviceOutcome } from './device.js';
 import { BENCH_BUDGET } from './engines.js';
 import { medianMs } from './measure.js';
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 
 /** The answer of one board run, or why there is none (fault, refused image, overwritten canary). */
@@ -58,31 +57,8 @@ function thumbBenchEngine(name: string, sized: boolean): DeviceBenchEngine {
         }
       }
       // Every image twice, in one board session: the second run must repeat the first exactly.
-      let board: ThumbRun[] = [];
-      let boardError: string | undefined;
-      try {
-        board = await runThumbBatch(runs.flatMap((r) => [r.job, r.job]));
-      } catch (e) {
-        boardError = message(e);
-      }
-      runs.forEach((r, i) => {
-        if (boardError !== undefined) {
-          out[r.at] = { ok: false, reason: boardError };
-          return;
-        }
-        const [first, second] = [board[2 * i], board[2 * i + 1]];
-        try {
-          const checksum = answerOf(first, r.program, jobs[r.at].input);
-          const again = answerOf(second, r.program, jobs[r.at].input);
-          if (again !== checksum || second.insns !== first.insns) {
-            throw new Error(`the second run gave ${hex(again)} in ${second.insns} instructions, the first ${hex(checksum)} in ${first.insns}`);
-          }
-          out[r.at] = { ok: true, measurement: { checksum, steps: first.steps, deviceInsns: first.insns, jitMs: r.jitMs, analysisMs: r.analysisMs, codeBytes: r.codeBytes } };
-        } catch (e) {
-          out[r.at] = { ok: false, reason: message(e) };
-        }
-      });
-      return out.map((o) => o ?? { ok: false, reason: 'not run' });
+      const prepared = runs.map((r) => ({ ...r, extra: { jitMs: r.jitMs, analysisMs: r.analysisMs, codeBytes: r.codeBytes } }));
+      return runTwiceOnBoard(prepared, runThumbBatch, (run, r) => answerOf(run, r.program, jobs[r.at].input), out);
     },
   };
 }

@@ -50,7 +50,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME...]]... [--e
   --quick        fewer and shorter samples (under a minute)
   --only NAME    run only these programs (${PROGRAMS.map((p) => p.name).join(', ')});
                  the README is then left alone
-  --engines E    run only these eBPF engines (e.g. wasm,thumb); native and clang-wasm32 always run;
+  --engines E    run only these eBPF engines (e.g. wasm,thumb,c-interp); the native references always run;
                  the README is then left alone
   --no-frontend  skip the front-end speed section
   --out DIR      write latest.{json,md,svg} to DIR instead of bench/results (README left alone)
@@ -245,7 +245,7 @@ async function setup(opts: HarnessOptions, workDir: string): Promise<Setup> {
   const refs = await Promise.all(REFERENCE_ENGINES.map(async (engine) => ({ engine, skipped: await engine.unavailable(workDir) })));
   const wanted = <E extends { name: string }>(e: E): boolean => opts.engines.length === 0 || opts.engines.includes(e.name);
   const ebpf = await Promise.all(hostEbpfEngines().filter(wanted).map(async (engine) => ({ engine, skipped: await engine.unavailable() })));
-  const devices = await Promise.all(DEVICE_ENGINES.filter(wanted).map(async (engine) => ({ engine, skipped: await engine.unavailable() })));
+  const devices = await Promise.all(DEVICE_ENGINES.filter((e) => e.family === 'reference' || wanted(e)).map(async (engine) => ({ engine, skipped: await engine.unavailable() })));
   return {
     quick: opts.quick,
     timing: TIMING[opts.quick ? 'quick' : 'full'],
