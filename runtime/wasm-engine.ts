@@ -8,18 +8,31 @@
 // `steps` is the budget charged (the IR's rule: only blocks of unproven loops are charged).
 // Nothing here is Node-only: the engine runs in browsers too (test/wasm-browser.test.ts).
 //
-// The sized tier. Many hooks run with a context of one fixed length, and the verifier proves more
-// accesses safe when it knows that length (fixed-offset reads of a header, loops whose bound is a
-// constant rather than r2). When runs keep coming with one length L (the policy: `steadyRuns` runs in
-// a row, default 2, or `specializeFor: L` up front), the instance compiles a second module with
-// the facts for exactly L, instantiated in the same linear memory (the module imports the generic
-// instance's memory; the layout is checked identical), and from then on runs of length L enter it,
-// every other length the generic module. The one dispatch (`enter`) checks the module's own length
-// against the run's before entering: the sized code never runs with another length. Budget
-// charging is the generic module's (the sized compile keeps its bounded loops), so `steps` and
-// budget faults do not depend on the tier. Another length replaces L only after `replaceRuns`
-// runs in a row with it (hysteresis), and at most `maxCompiles` sized compiles are tried. A length
-// whose facts prove no more accesses than the generic ones is declined (no second module).
+// Tiers. Like V8's Liftoff -> TurboFan, the JIT starts on code that is quick to make and moves to
+// code that is quick to run. The engine (`wasmEngine.prepare`) instantiates a baseline module
+// (compileToWasm tier 'baseline': no IR passes, each block lowered once, several times faster to
+// compile); on its `tierUpRuns`th run (default 2, the same mark as a steady length) the instance
+// compiles optimised code and switches to it, in one of two forms:
+// - sized, when the run's length L has come `steadyRuns` runs in a row and the verifier's facts for
+//   exactly L prove more accesses safe than the generic ones (fixed-offset reads of a header, loops
+//   whose bound is a constant rather than r2): a module with the facts for L, entered only by runs
+//   of length L. Runs of other lengths stay on the baseline module, and after `tierUpRuns` more of
+//   them the generic module tiers up too;
+// - otherwise the optimised module for any length, which replaces the baseline one for good.
+// An instance made from an optimised module (compileToWasm's default, `specializeFor`) has only the
+// sized tier's policy: after `steadyRuns` runs in a row with one length L it compiles the sized
+// module for L, if L proves more. Another length replaces L only after `replaceRuns` runs in a row
+// with it (hysteresis), and at most `maxCompiles` sized compiles are tried; a length that proves no
+// more is declined for good. `{ tierUp: false, specialize: false }` keeps every run on one module.
+//
+// Every tier is instantiated in the first instance's linear memory (the later modules import it;
+// their layout is checked identical), so the resident context and the regions stay where they
+// are across a switch. The one dispatch (`enter`) checks a module's own length against the run's
+// before entering: sized code never runs with another length. All tiers are compiled with the same
+// facts for their bounded loops (the sized facts take the generic ones' boundedBackEdges), and the
+// IR's budget charges do not depend on the passes or the lowering's loop copies: `steps` and
+// budget faults do not depend on the tier (test/wasm-tier.test.ts checks it against the
+// interpreter across switches).
 import { disasmInsn } from '../compiler/disasm.js';
 import { classify, isInvalid } from '../compiler/opcodes.js';
 import type { Program } from '../compiler/program.js';
@@ -27,7 +40,7 @@ import {
   FAULT_WRITE, GLOBAL, EXPORT_MEMORY, EXPORT_RUN_I32, IMPORT_HELPER, IMPORT_MODULE, KIND_OF_CODE, REG_DUMP_OFFSET,
   RUN_RECORD_OFFSET, STATUS_OK, STATUS_STOPPED,
 } from '../backends/wasm/abi.js';
-import { compileToWasm, IMPORT_MEMORY, sizedFacts, type CompiledWasm } from '../backends/wasm/compile.js';
+import { compileToWasm, IMPORT_MEMORY, sizedFacts, type CompiledWasm, type WasmTier } from '../backends/wasm/compile.js';
 import type { AccessFact, ProgramFacts } from '../compiler/verify/facts.js';
 import type { Engine, Runnable } from './engine.js';
 import { FAULT_CODES, FAULT_TITLE, HelperError, type Fault, type RunResult } from './errors.js';
@@ -43,8 +56,16 @@ export interface WasmRunOptions {
   regions?: RegionSpec[];
 }
 
-/** The sized tier's policy (see the header). */
+/** The tiering policy (see the header). */
 export interface WasmTierOptions {
+  /**
+   * Replace a baseline module (compileToWasm's tier 'baseline') with optimised code once it has
+   * served `tierUpRuns` runs (default true; false: the baseline module serves every run a sized
+   * tier does not). `{ tierUp: false, specialize: false }` keeps every run on the module given.
+   */
+  tierUp?: boolean;
+  /** Runs on the baseline module that make it tier up (default 2: the second run is optimised). */
+  tierUpRuns?: number;
   /** Compile a tier for a steady mem length (default true; false: every run on the generic module). */
   specialize?: boolean;
   /** Specialise for this length right away (a host that knows its hook's context size). */
@@ -56,24 +77,29 @@ export interface WasmTierOptions {
   /** Most sized compiles tried over the instance's life, declined ones included (default 4); then the last tier stays. */
   maxCompiles?: number;
   /**
-   * 'sync': the run that makes a length steady compiles the tier and runs on it (Node, workers).
-   * 'async': that run and the next ones run on the generic module, the tier is compiled in a later
-   * task and used once ready (browsers' main threads; await `tierSettled()` to wait for it).
+   * 'sync': the run that triggers a tier-up compiles the new module and runs on it (Node, workers).
+   * 'async': that run and the next ones run on the module they had, the new one is compiled in a
+   * later task and used once ready (browsers' main threads; await `tierSettled()` to wait for it).
    * Default: 'sync' for instantiateWasm, 'async' for instantiateWasmAsync.
    */
   compile?: 'sync' | 'async';
 }
 
-/** One sized compile: what it cost and what came of it. */
+/** One tier-up compile (sized, or the generic module's optimised code): what it cost and what came of it. */
 export interface WasmTierCompile {
+  /** 'sized': a module for mem of exactly `len` bytes; 'optimized': the optimised module for any length. */
+  target: 'sized' | 'optimized';
+  /** The sized tier's length; -1 for target 'optimized'. */
   len: number;
-  /** The analysis for this length (programFacts with mem's size), ms. */
+  /** The analysis for this length (programFacts with mem's size), ms; 0 for 'optimized' (it reuses the facts). */
   analysisMs: number;
   /** Front end, passes, lowering, encoding (analysis excluded), ms. */
   compileMs: number;
   /** V8's compile + instantiate, ms. */
   instantiateMs: number;
-  /** Accesses proven safe: for this length, and by the generic module's facts. */
+  /** The module's size in bytes (0 when none was made). */
+  codeBytes: number;
+  /** Accesses proven safe: by this module's facts, and by the generic module's facts. */
   proven: number;
   provenGeneric: number;
   /** 'used', or why the tier was not installed. */
@@ -81,9 +107,14 @@ export interface WasmTierCompile {
 }
 
 export interface WasmTierStats {
+  /** The code of the module that serves any length: 'baseline' until it tiers up. */
+  genericTier: WasmTier;
   /** The length the sized tier serves, undefined without one. */
   sizedLen: number | undefined;
+  /** Runs on the module for any length (baseline and optimised). */
   genericRuns: number;
+  /** Of those, runs on the baseline module. */
+  baselineRuns: number;
   sizedRuns: number;
   compiles: WasmTierCompile[];
 }
@@ -96,7 +127,7 @@ export class WasmRunError extends Error {
   }
 }
 
-export { compileToWasm, type CompiledWasm, type WasmCompileOptions, type WasmCompileStats } from '../backends/wasm/compile.js';
+export { compileToWasm, type CompiledWasm, type WasmCompileOptions, type WasmCompileStats, type WasmTier } from '../backends/wasm/compile.js';
 
 export const DEFAULT_BUDGET = 100_000_000;
 /** Budgets from here up (Infinity included) turn the budget off: the module compares unsigned. */
@@ -137,7 +168,7 @@ function exportsOf(instance: WebAssembly.Instance): Exports {
   };
 }
 
-/** A module instantiated in the instance's memory: the generic one, or one sized for `len`. */
+/** A module instantiated in the instance's memory: the generic one (baseline or optimised), or one sized for `len`. */
 interface Tier {
   compiled: CompiledWasm;
   exp: Exports;
@@ -155,15 +186,24 @@ const ANY_LEN = -2;
 export class WasmInstance implements Runnable {
   /** The module the current run entered (helpers and faults read its globals). */
   private exp: Exports | undefined;
+  /** The module instantiated first (`compiled`): it owns the memory every other tier imports. */
+  private home: Tier | undefined;
+  /** The module for any length: `home`, or its optimised replacement after the tier-up. */
   private generic: Tier | undefined;
   private sized: Tier | undefined;
   /** The tier the last run entered (its stack range may be dirty when the next run switches). */
   private last: Tier | undefined;
-  /** The policy is on (WasmTierOptions.specialize, and a module that may get a tier). */
+  /** The sized policy is on (WasmTierOptions.specialize, and a module that may get a tier). */
   private readonly policy: boolean;
+  /** The generic module is a baseline one still to tier up (cleared by the tier-up, or when it fails). */
+  private upgrade: boolean;
+  /** Runs on the baseline module since it was instantiated or last got a sized tier. */
+  private baseRuns = 0;
   private readonly tierOpts: Required<Omit<WasmTierOptions, 'specializeFor'>>;
   private streakLen = -1;
   private streak = 0;
+  /** Sized compiles tried (maxCompiles caps them). */
+  private sizedCompiles = 0;
   /** Lengths whose sized compile was declined (no gain, layout differs, failed). */
   private readonly declined = new Set<number>();
   private readonly compiles: WasmTierCompile[] = [];
@@ -188,12 +228,15 @@ export class WasmInstance implements Runnable {
 
   constructor(
     readonly program: Program,
+    /** The module instantiated first (a baseline one, when the JIT tiers up from it). */
     readonly compiled: CompiledWasm,
     readonly helpers: HelperRegistry,
     tiers: WasmTierOptions = {},
   ) {
     this.restore = program.data.flatMap((d, i) => (d.writable ? [{ bytes: d.bytes, at: compiled.layout.dataBase[i] }] : []));
     this.tierOpts = {
+      tierUp: (tiers.tierUp ?? true) && compiled.tier === 'baseline',
+      tierUpRuns: Math.max(1, tiers.tierUpRuns ?? 2),
       // A module for one length, or one asked to check everything, gets no tier with other facts.
       specialize: (tiers.specialize ?? true) && compiled.memSize === undefined && compiled.factsFrom !== 'none',
       steadyRuns: Math.max(1, tiers.steadyRuns ?? 2),
@@ -202,6 +245,7 @@ export class WasmInstance implements Runnable {
       compile: tiers.compile ?? 'sync',
     };
     this.policy = this.tierOpts.specialize;
+    this.upgrade = this.tierOpts.tierUp;
   }
 
   /** The import object for this instance's module. */
@@ -217,16 +261,27 @@ export class WasmInstance implements Runnable {
   attach(instance: WebAssembly.Instance): this {
     const exp = exportsOf(instance);
     this.exp = exp;
-    this.generic = { compiled: this.compiled, exp, len: this.compiled.memSize ?? ANY_LEN, runs: 0 };
+    this.home = { compiled: this.compiled, exp, len: this.compiled.memSize ?? ANY_LEN, runs: 0 };
+    this.generic = this.home;
     return this;
   }
 
-  /** Runs per tier, the sized tier's length, and every sized compile with its cost. */
+  /** Runs per tier, the sized tier's length, and every tier-up compile with its cost. */
   tierStats(): WasmTierStats {
-    return { sizedLen: this.sized?.len, genericRuns: this.generic?.runs ?? 0, sizedRuns: this.sized?.runs ?? 0, compiles: [...this.compiles] };
+    const home = this.home;
+    const generic = this.generic;
+    const homeRuns = home?.runs ?? 0;
+    return {
+      genericTier: generic?.compiled.tier ?? this.compiled.tier,
+      sizedLen: this.sized?.len,
+      genericRuns: homeRuns + (generic !== undefined && generic !== home ? generic.runs : 0),
+      baselineRuns: this.compiled.tier === 'baseline' ? homeRuns : 0,
+      sizedRuns: this.sized?.runs ?? 0,
+      compiles: [...this.compiles],
+    };
   }
 
-  /** Resolves when no sized compile is under way (the 'async' policy compiles in a later task). */
+  /** Resolves when no tier-up compile is under way (the 'async' policy compiles in a later task). */
   tierSettled(): Promise<void> {
     return this.pending ?? Promise.resolve();
   }
@@ -237,32 +292,54 @@ export class WasmInstance implements Runnable {
    */
   specialize(len: number): WasmTierCompile {
     const job = this.sizedCompile(len);
-    if (job.compiled === undefined) return this.record(job);
-    const t0 = now();
-    let instance: WebAssembly.Instance;
-    try {
-      instance = new WebAssembly.Instance(new WebAssembly.Module(job.compiled.bytes), this.sizedImports());
-    } catch (e) {
-      return this.record({ ...job, why: `V8 refused the sized module: ${e instanceof Error ? e.message : String(e)}` }, now() - t0);
-    }
-    return this.install(instance, job, job.compiled, now() - t0);
+    return job.compiled === undefined ? this.record(job) : this.instantiateSync(job, job.compiled);
   }
 
   /** The same with V8's compile and instantiate asynchronous. */
   async specializeAsync(len: number): Promise<WasmTierCompile> {
     const job = this.sizedCompile(len);
-    if (job.compiled === undefined) return this.record(job);
+    return job.compiled === undefined ? this.record(job) : this.instantiateAsync(job, job.compiled);
+  }
+
+  /**
+   * Replaces the baseline module for any length with optimised code now, synchronously (what the
+   * tier-up does when no sized tier is the better choice). Returns what came of it; a module that
+   * is optimised already gets nothing.
+   */
+  optimize(): WasmTierCompile {
+    const job = this.optimizedCompile();
+    return job.compiled === undefined ? this.record(job) : this.instantiateSync(job, job.compiled);
+  }
+
+  /** The same with V8's compile and instantiate asynchronous. */
+  async optimizeAsync(): Promise<WasmTierCompile> {
+    const job = this.optimizedCompile();
+    return job.compiled === undefined ? this.record(job) : this.instantiateAsync(job, job.compiled);
+  }
+
+  private instantiateSync(job: TierJob, compiled: CompiledWasm): WasmTierCompile {
     const t0 = now();
     let instance: WebAssembly.Instance;
     try {
-      instance = await WebAssembly.instantiate(await WebAssembly.compile(job.compiled.bytes), this.sizedImports());
+      instance = new WebAssembly.Instance(new WebAssembly.Module(compiled.bytes), this.tierImports());
     } catch (e) {
-      return this.record({ ...job, why: `V8 refused the sized module: ${e instanceof Error ? e.message : String(e)}` }, now() - t0);
+      return this.record({ ...job, why: `V8 refused the ${job.target} module: ${e instanceof Error ? e.message : String(e)}` }, now() - t0);
     }
-    return this.install(instance, job, job.compiled, now() - t0);
+    return this.install(instance, job, compiled, now() - t0);
   }
 
-  private sizedImports(): WebAssembly.Imports {
+  private async instantiateAsync(job: TierJob, compiled: CompiledWasm): Promise<WasmTierCompile> {
+    const t0 = now();
+    let instance: WebAssembly.Instance;
+    try {
+      instance = await WebAssembly.instantiate(await WebAssembly.compile(compiled.bytes), this.tierImports());
+    } catch (e) {
+      return this.record({ ...job, why: `V8 refused the ${job.target} module: ${e instanceof Error ? e.message : String(e)}` }, now() - t0);
+    }
+    return this.install(instance, job, compiled, now() - t0);
+  }
+
+  private tierImports(): WebAssembly.Imports {
     return {
       [IMPORT_MODULE]: {
         [IMPORT_HELPER]: (id: number, r1: bigint, r2: bigint, r3: bigint, r4: bigint, r5: bigint) => this.helper(id, r1, r2, r3, r4, r5),
@@ -272,42 +349,68 @@ export class WasmInstance implements Runnable {
   }
 
   /** The analysis and compile for `len`, or why there is none. */
-  private sizedCompile(len: number): SizedJob {
+  private sizedCompile(len: number): TierJob {
     if (!(Number.isSafeInteger(len) && len >= 0 && len < TWO_32)) throw new RangeError(`a sized tier's length must be a mem length in bytes (is ${len})`);
-    const generic = this.genericTier.compiled;
-    const job: SizedJob = { len, analysisMs: 0, compileMs: 0, proven: 0, provenGeneric: countProven(generic.facts) };
-    if (generic.memSize !== undefined) return { ...job, why: `the module is compiled for mem of ${generic.memSize} bytes only` };
-    if (generic.factsFrom === 'none') return { ...job, why: 'the module was compiled to check every access (facts: none)' };
+    const home = this.compiled;
+    const job: TierJob = { target: 'sized', len, analysisMs: 0, compileMs: 0, proven: 0, provenGeneric: countProven(home.facts) };
+    if (home.memSize !== undefined) return { ...job, why: `the module is compiled for mem of ${home.memSize} bytes only` };
+    if (home.factsFrom === 'none') return { ...job, why: 'the module was compiled to check every access (facts: none)' };
+    this.sizedCompiles++;
     const t0 = now();
-    const sized = sizedFacts(this.program, len, { hostRegions: generic.hostRegions });
+    const sized = sizedFacts(this.program, len, { hostRegions: home.hostRegions });
     job.analysisMs = now() - t0;
-    const facts = mergeFacts(generic.facts, sized);
+    const facts = mergeFacts(home.facts, sized);
     job.proven = countProven(facts);
     if (job.proven <= job.provenGeneric) return { ...job, why: 'this length proves no access the generic facts do not' };
+    return this.tierCompile(job, { facts, memSize: len });
+  }
+
+  /** The optimised compile for any length, with the home module's facts, or why there is none. */
+  private optimizedCompile(): TierJob {
+    const home = this.compiled;
+    const proven = countProven(home.facts);
+    const job: TierJob = { target: 'optimized', len: -1, analysisMs: 0, compileMs: 0, proven, provenGeneric: proven };
+    if (this.generic !== this.home || home.tier !== 'baseline') return { ...job, why: 'the module for any length is optimised already' };
+    // The same facts (so the same budget charges), the same length restriction if any.
+    return this.tierCompile(job, { facts: home.factsFrom === 'none' ? 'none' : home.facts, memSize: home.memSize });
+  }
+
+  private tierCompile(job: TierJob, opts: { facts: ProgramFacts | 'none'; memSize: number | undefined }): TierJob {
+    const home = this.compiled;
     let compiled: CompiledWasm;
     try {
-      compiled = compileToWasm(this.program, { facts, memSize: len, importMemory: true, hostRegions: generic.hostRegions });
+      compiled = compileToWasm(this.program, { ...opts, importMemory: true, hostRegions: home.hostRegions, tier: 'optimized' });
     } catch (e) {
-      return { ...job, why: `the sized compile failed: ${e instanceof Error ? e.message : String(e)}` };
+      return { ...job, why: `the ${job.target} compile failed: ${e instanceof Error ? e.message : String(e)}` };
     }
     job.compileMs = compiled.stats.compileMs;
-    if (!sameLayout(compiled, generic)) return { ...job, why: 'the sized module lays its memory out differently' };
+    if (!sameLayout(compiled, home)) return { ...job, why: `the ${job.target} module lays its memory out differently` };
     return { ...job, compiled };
   }
 
-  private record(job: SizedJob, instantiateMs = 0): WasmTierCompile {
+  private record(job: TierJob, instantiateMs = 0): WasmTierCompile {
     const entry: WasmTierCompile = {
-      len: job.len, analysisMs: job.analysisMs, compileMs: job.compileMs, instantiateMs, proven: job.proven, provenGeneric: job.provenGeneric, outcome: job.why ?? 'used',
+      target: job.target, len: job.len, analysisMs: job.analysisMs, compileMs: job.compileMs, instantiateMs, codeBytes: job.compiled?.bytes.length ?? 0,
+      proven: job.proven, provenGeneric: job.provenGeneric, outcome: job.why ?? 'used',
     };
     this.compiles.push(entry);
-    if (job.why !== undefined) this.declined.add(job.len);
+    if (job.why !== undefined) {
+      if (job.target === 'sized') this.declined.add(job.len);
+      // No second try: the baseline module stays, under the sized policy alone.
+      else this.upgrade = false;
+    }
     return entry;
   }
 
-  private install(instance: WebAssembly.Instance, job: SizedJob, compiled: CompiledWasm, instantiateMs: number): WasmTierCompile {
+  private install(instance: WebAssembly.Instance, job: TierJob, compiled: CompiledWasm, instantiateMs: number): WasmTierCompile {
     const exp = exportsOf(instance);
-    if (exp.memory !== this.memory) return this.record({ ...job, why: 'the sized module does not run in the generic instance\'s memory' }, instantiateMs);
-    this.sized = { compiled, exp, len: job.len, runs: 0 };
+    if (exp.memory !== this.memory) return this.record({ ...job, why: `the ${job.target} module does not run in the generic instance's memory` }, instantiateMs);
+    const tier: Tier = { compiled, exp, len: compiled.memSize ?? ANY_LEN, runs: 0 };
+    if (job.target === 'sized') this.sized = tier;
+    else {
+      this.generic = tier;
+      this.upgrade = false;
+    }
     return this.record(job, instantiateMs);
   }
 
@@ -316,26 +419,58 @@ export class WasmInstance implements Runnable {
     return this.generic;
   }
 
-  /** The policy, once per run with mem: counts the streak of one length and tiers up on it. */
-  private observe(memLen: number): void {
+  /** Counts the streak of one mem length (runs without mem leave it as it is). */
+  private count(memLen: number): void {
     if (memLen === this.streakLen) this.streak++;
     else {
       this.streakLen = memLen;
       this.streak = 1;
     }
+  }
+
+  /** The sized policy, once per run with mem off the sized tier: tiers up on a steady length. */
+  private observe(memLen: number): void {
+    this.count(memLen);
     const o = this.tierOpts;
     const sized = this.sized;
     if (sized !== undefined && sized.len === memLen) return;
     // Once, when the streak reaches the mark: a steady generic length costs one compare per run.
     if (this.streak !== (sized === undefined ? o.steadyRuns : o.replaceRuns)) return;
-    if (this.pending !== undefined || this.compiles.length >= o.maxCompiles || this.declined.has(memLen)) return;
+    if (this.pending !== undefined || this.sizedCompiles >= o.maxCompiles || this.declined.has(memLen)) return;
     if (o.compile === 'sync') {
       this.specialize(memLen);
       return;
     }
     // The run that asked goes on with the generic module; the tier is made in a later task.
+    this.later(() => this.specializeAsync(memLen));
+  }
+
+  /**
+   * The tier-up, once per run that is to enter the baseline module: on its `tierUpRuns`th run,
+   * optimised code for a steady length (sized) when that length's facts prove more, else for any
+   * length. After a sized tier-up, runs of other lengths count afresh towards the generic one.
+   */
+  private baselineRun(memLen: number): void {
+    if (memLen >= 0) this.count(memLen);
+    const o = this.tierOpts;
+    if (++this.baseRuns !== o.tierUpRuns || this.pending !== undefined) return;
+    const steady = this.policy && memLen >= 0 && this.sized === undefined && this.streakLen === memLen && this.streak >= o.steadyRuns
+      && this.sizedCompiles < o.maxCompiles && !this.declined.has(memLen);
+    if (o.compile === 'sync') {
+      if (steady && this.specialize(memLen).outcome === 'used') this.baseRuns = 0;
+      else this.optimize();
+      return;
+    }
+    this.later(async () => {
+      if (steady && (await this.specializeAsync(memLen)).outcome === 'used') this.baseRuns = 0;
+      else await this.optimizeAsync();
+    });
+  }
+
+  /** Runs a tier-up job in a later task (the 'async' policy); `tierSettled` waits for it. */
+  private later(job: () => Promise<unknown>): void {
     this.pending = new Promise<void>((resolve) => setTimeout(resolve, 0))
-      .then(() => this.specializeAsync(memLen))
+      .then(job)
       .then(() => undefined, () => undefined)
       .finally(() => {
         this.pending = undefined;
@@ -347,9 +482,10 @@ export class WasmInstance implements Runnable {
     return this.exp;
   }
 
-  /** The shared memory (the generic instance's; a sized tier imports it). */
+  /** The shared memory (the first instance's; every other tier imports it). */
   private get memory(): WebAssembly.Memory {
-    return this.genericTier.exp.memory;
+    if (this.home === undefined) throw new WasmRunError('the program was run before its Wasm instance was attached');
+    return this.home.exp.memory;
   }
 
   // The per-run path: everything here is paid on every run of a program that may take well under
@@ -403,7 +539,8 @@ export class WasmInstance implements Runnable {
     if (tier !== undefined && tier.len === memLen) {
       this.streakLen = memLen;
     } else {
-      if (this.policy && memLen >= 0) this.observe(memLen);
+      if (this.upgrade) this.baselineRun(memLen);
+      else if (this.policy && memLen >= 0) this.observe(memLen);
       tier = this.sized !== undefined && this.sized.len === memLen ? this.sized : this.genericTier;
     }
     const u8 = this.bytes;
@@ -630,11 +767,12 @@ const anyLength = (facts: ProgramFacts | undefined): ProgramFacts | undefined =>
 
 export const wasmEngine: Engine = {
   name: 'wasm',
-  description: 'sandboxed WebAssembly (femtojit JIT: IR -> Wasm, one instance per program, a sized tier for a steady context length)',
-  prepare: (program, helpers, facts) => instantiateWasmAsync(program, compileToWasm(program, { facts: anyLength(facts) }), helpers),
+  description: 'sandboxed WebAssembly (femtojit JIT: IR -> Wasm, one instance per program, baseline code first, optimised code from the second run, sized for a steady context length when that proves more)',
+  prepare: (program, helpers, facts) => instantiateWasmAsync(program, compileToWasm(program, { facts: anyLength(facts), tier: 'baseline' }), helpers),
 };
 
-interface SizedJob {
+interface TierJob {
+  target: 'sized' | 'optimized';
   len: number;
   analysisMs: number;
   compileMs: number;

@@ -128,7 +128,7 @@ describe('dispatch by length', () => {
       const mem = bytes(64, i);
       expect(outcome(inst.run({ mem }))).toEqual(oracle(HEADER, mem));
     }
-    expect(inst.tierStats()).toEqual({ sizedLen: undefined, genericRuns: 5, sizedRuns: 0, compiles: [] });
+    expect(inst.tierStats()).toEqual({ genericTier: 'optimized', sizedLen: undefined, genericRuns: 5, baselineRuns: 0, sizedRuns: 0, compiles: [] });
     // A module asked to check everything gets no tier with facts either.
     const none = instantiateWasm(HEADER, compileToWasm(HEADER, { facts: 'none' }), conformanceHelpers());
     for (let i = 0; i < 3; i++) none.run({ mem: bytes(64) });

@@ -2,11 +2,27 @@
 // the IR passes, then the lowering. Shared by the JIT engine (runtime/wasm-engine.ts) and the AOT output (aot.ts).
 import { frontEnd, programFacts } from '../../compiler/frontend.js';
 import type { IrModule } from '../../compiler/ir/ir.js';
+import { buildOptimizedIr } from '../../compiler/ir/pipeline.js';
 import type { Program } from '../../compiler/program.js';
 import { noFacts, type ProgramFacts } from '../../compiler/verify/facts.js';
 import { IMPORT_MODULE } from './abi.js';
 import { lowerModule, moduleLayout, MODULE_ZERO_MAX_BYTES, type HostRegionDecl, type ModuleLayout } from './lower.js';
 import { importDefinedMemory } from './module.js';
+
+/** The baseline tier's IR passes: none (see WasmTier). */
+const BASELINE_PASSES: readonly string[] = [];
+
+/**
+ * 'optimized': the full IR pipeline (DEFAULT_PASSES) and the lowering's loop copies (guarded fast
+ * copies, unrolling, versioned copies behind entry range tests): the fastest code. 'baseline': no
+ * IR passes and each block lowered once (check groups kept): 1.5-5x faster to compile, loops
+ * slower; what the JIT runs first (runtime/wasm-engine.ts tiers up from it). No passes rather than
+ * JIT_PASSES: on the benchmark programs their code ran no faster once V8 had optimised it, and
+ * they cost a third of the baseline's compile. Both tiers charge the same budget (the builder's
+ * charges, which no pass or loop copy changes) and end every run alike: same r0, fault kind, pc
+ * and address, same steps.
+ */
+export type WasmTier = 'baseline' | 'optimized';
 
 export interface WasmCompileOptions {
   /**
@@ -37,6 +53,8 @@ export interface WasmCompileOptions {
    * the ABI's defined memory).
    */
   importMemory?: boolean;
+  /** Which code to make (WasmTier; default 'optimized'). */
+  tier?: WasmTier;
 }
 
 export interface WasmCompileStats {
@@ -60,6 +78,8 @@ export interface CompiledWasm {
   memSize: number | undefined;
   /** The memory is imported as `env.memory` (WasmCompileOptions.importMemory). */
   memoryImported: boolean;
+  /** The code it holds (WasmCompileOptions.tier). */
+  tier: WasmTier;
   hostRegions: readonly HostRegionDecl[];
   stats: WasmCompileStats;
   /**
@@ -97,10 +117,16 @@ export function compileToWasm(program: Program, opts: WasmCompileOptions = {}): 
     : typeof opts.facts === 'object' ? opts.facts
     : memSize !== undefined ? sizedFacts(program, memSize, { helpers: opts.helpers, hostRegions })
     : programFacts(program, { helpers: opts.helpers, hostRegions });
-  const ir = frontEnd(program, facts, { optimize: opts.optimize });
+  const tier = opts.tier ?? 'optimized';
+  if (tier !== 'optimized' && tier !== 'baseline') throw new RangeError(`tier must be 'baseline' or 'optimized' (is '${String(tier)}')`);
+  const baseline = tier === 'baseline';
+  // The baseline's empty pipeline has no pass to validate after: skip asking the environment.
+  const ir = baseline && opts.optimize !== false
+    ? buildOptimizedIr(program, facts, { passes: BASELINE_PASSES, validate: false })
+    : frontEnd(program, facts, { optimize: opts.optimize });
   const written = stackWritten(ir, facts, moduleLayout(ir, hostRegions));
   const moduleZeroesStack = written !== undefined && wordSpan(written) <= MODULE_ZERO_MAX_BYTES;
-  const lowered = lowerModule(ir, { hostRegions, name: program.origin, names: opts.names ?? false, zeroStack: moduleZeroesStack ? written : undefined });
+  const lowered = lowerModule(ir, { hostRegions, name: program.origin, names: opts.names ?? false, zeroStack: moduleZeroesStack ? written : undefined, loopCopies: !baseline });
   const importMemory = opts.importMemory ?? false;
   return {
     bytes: importMemory ? importDefinedMemory(lowered.bytes, IMPORT_MODULE, IMPORT_MEMORY) : lowered.bytes,
@@ -110,6 +136,7 @@ export function compileToWasm(program: Program, opts: WasmCompileOptions = {}): 
     factsFrom,
     memSize,
     memoryImported: importMemory,
+    tier,
     hostRegions,
     stats: { insns: program.insns.length, compileMs: now() - t0, irreducible: lowered.irreducible },
     stackWritten: written,

@@ -73,6 +73,14 @@ export interface LowerOptions {
    * otherwise zero between runs, for a fraction of a host-side fill's fixed cost.
    */
   zeroStack?: { start: number; end: number };
+  /**
+   * Give loops their extra copies (default true): the guarded fast copy of innermost loops that
+   * charge the budget (with its unrolling) and the versioned copy behind an entry range test
+   * (structure.ts `fastLoops`, `regionOf`). False emits each block once: the baseline tier's
+   * lowering, which compiles several times faster for slower loops; the budget charged, results
+   * and faults are the same either way.
+   */
+  loopCopies?: boolean;
 }
 
 /** Largest stack range `run` zeroes with straight-line stores (beyond, the host's fill is cheaper). */
@@ -181,7 +189,7 @@ export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule
     { status: G_STATUS, faultPc: G_FAULT_PC, faultAddr: G_FAULT_ADDR, faultSize: G_FAULT_SIZE, memLim: G_MEM_LIM },
     runIndex + 2, // after run and run_i32
   );
-  const ctx: Ctx = { m, layout, checks, firstFunc };
+  const ctx: Ctx = { m, layout, checks, firstFunc, loopCopies: opts.loopCopies ?? true };
   const irreducible: string[] = [];
   const built: FunctionBuilder[] = [];
   m.functions.forEach((fn, i) => {
@@ -219,6 +227,7 @@ interface Ctx {
   layout: ModuleLayout;
   checks: MemoryChecks;
   firstFunc: number;
+  loopCopies: boolean;
 }
 
 /** The last region table made, and the regions it was made for (most modules have the same). */
@@ -434,7 +443,8 @@ class FunctionLowering {
     fn.blocks.forEach((b, i) => {
       if (b.id !== i) throw new RangeError(`${fn.name}: blocks[${i}] has id ${b.id}`);
     });
-    const shape = structureFunction(fn, { foldable: this.foldable, fastLoops: this.bud >= 0, regionOf: this.regionOf });
+    const copies = this.ctx.loopCopies;
+    const shape = structureFunction(fn, { foldable: this.foldable, fastLoops: copies && this.bud >= 0, regionOf: copies ? this.regionOf : undefined });
     fb.localGet(this.fp).localSet(this.regLocal[10]);
     if (this.bud >= 0) fb.globalGet(G_BUDGET).localSet(this.bud);
     for (let k = 0; k < 4; k++) if (this.memLim[k] >= 0) fb.globalGet(G_MEM_LIM[k]).localSet(this.memLim[k]);
