@@ -24,14 +24,20 @@ export interface Measurement {
   compileMs?: number;
   /** Engine preparation of a loaded program (JIT compile, decode) or Wasm compile + instantiate. */
   prepareMs?: number;
-  /** femtojit's own compile, Program -> target code (front end, analysis, passes, lowering): median ms. */
+  /** femtojit's own compile of the loaded program with its facts, to the first runnable code: median ms. */
   jitMs?: number;
-  /** The part of jitMs spent in the verifier's analysis (programFacts), median ms. */
+  /** The verifier's analysis at load that yields the facts jitMs compiles with (not in jitMs), median ms. */
   analysisMs?: number;
   /** V8 compile + instantiate of a Wasm module (the first one of these bytes), ms. */
   instantiateMs?: number;
-  /** Size of the target code: Thumb code, a native function, a Wasm module. */
+  /** Size of the target code: Thumb code, a native function, a Wasm module (the one the timed runs used). */
   codeBytes?: number;
+  /**
+   * A tiering engine's tier-up, off the path to a ready instance: which module the timed runs
+   * used ('optimized' for any length, 'sized' for the run's length) and what compiling it cost
+   * (analysis for the length, compile, V8), ms.
+   */
+  tierUp?: { target: string; analysisMs: number; compileMs: number; instantiateMs: number };
   /** eBPF instructions executed per run, when the engine counts them. */
   steps?: number;
   /** Device engines: instructions per run from the board's exact counter. */

@@ -104,7 +104,7 @@ function rowOf(program: string, engine: string, build: BpfBuild | undefined, m: 
   return {
     program, engine, build, status: 'ok', checksum: hex(m.checksum),
     nsPerRun: ns, iterations: m.timing?.iterations, samplesNs: m.timing?.samplesNs,
-    compileMs: m.compileMs, prepareMs: m.prepareMs, jitMs: m.jitMs, analysisMs: m.analysisMs, instantiateMs: m.instantiateMs, codeBytes: m.codeBytes,
+    compileMs: m.compileMs, prepareMs: m.prepareMs, jitMs: m.jitMs, analysisMs: m.analysisMs, instantiateMs: m.instantiateMs, codeBytes: m.codeBytes, tierUp: m.tierUp,
     steps: m.steps, deviceInsns: m.deviceInsns,
     // Only the interpreter counts every instruction (compiled engines report the budget charged).
     mips: engine === ORACLE && m.steps !== undefined && ns !== undefined && ns > 0 ? (m.steps / ns) * 1e3 : undefined,
