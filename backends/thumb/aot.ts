@@ -6,7 +6,7 @@ import type { Program } from '../../compiler/program.js';
 import { noFacts, type ProgramFacts } from '../../compiler/verify/facts.js';
 import { cSource, listing } from './emit.js';
 import { ANY_MEM_LENGTH, writeImage } from './image.js';
-import { lowerModule, type LoweredModule } from './lower.js';
+import { lowerModule, type LoweredModule, type LowerOptions } from './lower.js';
 
 export interface ThumbCompilation {
   image: Uint8Array;
@@ -64,8 +64,8 @@ export function requiredMemLength(facts: ProgramFacts | undefined): number | und
  * must be those the IR was built with: the IR's proven accesses carry no record of the length
  * they assumed, so IR from facts for one length lowered without them would accept any length.
  */
-export function compileIr(ir: IrModule, facts?: ProgramFacts): Omit<ThumbCompilation, 'ir'> {
-  const lowered = lowerModule(ir, facts);
+export function compileIr(ir: IrModule, facts?: ProgramFacts, opts?: LowerOptions): Omit<ThumbCompilation, 'ir'> {
+  const lowered = lowerModule(ir, facts, opts);
   const image = writeImage({
     code: lowered.code,
     entry: lowered.entry,

@@ -3,8 +3,10 @@
 // slow paths and fault calls moved after the function. The module is lowered twice: the first pass
 // only records how blocks use the cache registers (cache-flow.ts), so that the second can keep
 // region words in them around loops; edges between blocks carry what the target needs (cache
-// words, halves moving between the homes of different loops). The code is position independent: data
-// addresses come from the run state's region table, runtime routines from its function pointers.
+// words, halves moving between the homes of different loops). Before any of that, innermost loops
+// that walk memory get an unchecked copy behind an entry range test (version.ts). The code is
+// position independent: data addresses come from the run state's region table, runtime routines
+// from its function pointers.
 // The image entry is at offset 0; abi.ts and IMAGE.md give the contract with the device runtime.
 import type { Block, Inst, IrFunction, IrModule, Terminator } from '../../compiler/ir/ir.js';
 import type { ProgramFacts } from '../../compiler/verify/facts.js';
@@ -24,6 +26,7 @@ import { eliminable, knownHalf, KnownHalves, lowHalfRange, transfer as knownTran
 import { addressFolds, deadDefinitions, deadUpperHalves, liveInHalves, loweredMentions, sinkCopies } from './liveness.js';
 import { STACK_SIZE } from '../../runtime/layout.js';
 import { allocate, naturalLoops, type Allocation } from './regalloc.js';
+import { emitVersionTest, testReads, versionLoops, type VersionedLoop, type VersionedModule } from './version.js';
 
 export interface CodeMark {
   offset: number;
@@ -46,6 +49,8 @@ export interface LoweredModule {
   functions: number[];
   regions: RegionInfo[];
   alloc: Allocation;
+  /** Versioned loops (version.ts): function, header in the IR given, pcs of the accesses the copy runs unchecked. */
+  versions: Array<{ fn: number; header: number; pcs: number[] }>;
 }
 
 export { LoweringError } from './emitter.js';
@@ -81,22 +86,89 @@ function withAddresses(m: IrModule): IrModule {
   };
 }
 
+export interface LowerOptions {
+  /** Give innermost loops that walk memory a copy without checks behind an entry test (version.ts); default true. */
+  version?: boolean;
+}
+
 /** `facts`: the verifier's facts the IR was built with, for offset ranges the IR does not carry. */
-export function lowerModule(source: IrModule, facts?: ProgramFacts): LoweredModule {
+export function lowerModule(source: IrModule, facts?: ProgramFacts, opts: LowerOptions = {}): LoweredModule {
   // Copies at the ends of loop bodies move to the loops' exits (liveness.ts sinkCopies).
-  const { module: m, origin } = sinkCopies(withAddresses(source));
-  if (m.functions.length === 0) throw new LoweringError(`${m.origin}: the module has no functions`);
-  if (m.data.length > MAX_REGIONS - 2) {
-    throw new LoweringError(`${m.origin}: ${m.data.length} data sections; the device runtime holds at most ${MAX_REGIONS - 2}`);
+  const sunk = sinkCopies(withAddresses(source));
+  const m0 = sunk.module;
+  if (m0.functions.length === 0) throw new LoweringError(`${m0.origin}: the module has no functions`);
+  if (m0.data.length > MAX_REGIONS - 2) {
+    throw new LoweringError(`${m0.origin}: ${m0.data.length} data sections; the device runtime holds at most ${MAX_REGIONS - 2}`);
   }
   // Temporaries live per activation in the IR's semantics, but in one register file here: refuse
   // the combination rather than let a callee clobber a caller's temporary.
-  const temps = m.functions.some((f) => f.maxReg > 10);
-  const calls = m.functions.some((f) => f.blocks.some((b) => b.insts.some((i) => i.op === 'calllocal')));
-  if (temps && calls) throw new LoweringError(`${m.origin}: IR temporaries (registers above r10) together with local calls are not supported`);
+  const temps = m0.functions.some((f) => f.maxReg > 10);
+  const calls = m0.functions.some((f) => f.blocks.some((b) => b.insts.some((i) => i.op === 'calllocal')));
+  if (temps && calls) throw new LoweringError(`${m0.origin}: IR temporaries (registers above r10) together with local calls are not supported`);
   let nregs = 11;
-  for (const f of m.functions) nregs = Math.max(nregs, f.maxReg + 1);
-  const regions = regionLayout(m.data);
+  for (const f of m0.functions) nregs = Math.max(nregs, f.maxReg + 1);
+  const regions = regionLayout(m0.data);
+  const byName = regionsByName(regions);
+  const regionOf = checkedRegions(m0, regions, byName, nregs);
+  // Innermost loops walking memory get a checked and an unchecked copy (version.ts). A loop whose
+  // entry test would read a half that is not where it lives there is not versioned.
+  const dropped = new Set<string>();
+  for (;;) {
+    const v = versionLoops(m0, sunk.origin, regions, (fi, inst) => regionOf[fi].get(inst) ?? -1, (fi, h) => opts.version !== false && !dropped.has(`${fi}:${h}`));
+    const a = analyse(v.module, facts, regions, byName, nregs);
+    const bad = unavailableTests(v, a, nregs);
+    if (bad.length > 0) {
+      for (const [fi, h] of bad) dropped.add(`${fi}:${h}`);
+      continue;
+    }
+    const { m, lowered, known, guesses, skipped, folds, groupsOf, alloc, live } = a;
+    // Two passes: the first records how blocks use the cache registers, the second lets loops keep
+    // their region words in them (cache-flow.ts).
+    const first = emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, v.origin, groupsOf, v.loops, v.names);
+    const plan = lowered.functions.map((f, fi) => entryWords(f, first.uses[fi]));
+    const out = emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, v.origin, groupsOf, v.loops, v.names, plan).result;
+    out.versions = v.loops.flatMap((ls, fi) => [...ls.values()].map((l) => ({ fn: fi, header: l.source, pcs: l.pcs })));
+    return out;
+  }
+}
+
+/** Per function, the region each checked access's inline check compares against (version.ts `regionOf`). */
+function checkedRegions(m: IrModule, regions: readonly RegionInfo[], byName: ReadonlyMap<string, number>, nregs: number): Array<Map<Inst, number>> {
+  return m.functions.map((f, fi) => {
+    const guess = new RegionGuess(f, fi === 0, regions, nregs);
+    const out = new Map<Inst, number>();
+    f.blocks.forEach((b, bi) => {
+      const st = guess.at(bi);
+      for (const inst of b.insts) {
+        if ((inst.op === 'load' || inst.op === 'store') && inst.access.verdict !== 'proven' && inst.base !== 10) {
+          const named = inst.access.region !== undefined ? byName.get(inst.access.region) : undefined;
+          const g = inst.base < st.length ? st[inst.base] : -1;
+          const idx = named ?? (g >= 0 ? g : undefined);
+          const r = idx !== undefined ? regions[idx] : undefined;
+          // A write into a read-only region stays checked (it faults 'permission' there).
+          if (r !== undefined && (inst.op === 'load' || r.writable) && byName.get(r.name) === r.index) out.set(inst, r.index);
+        }
+        guess.transfer(st, inst);
+      }
+    });
+    return out;
+  });
+}
+
+interface Analysed {
+  m: IrModule;
+  lowered: IrModule;
+  known: KnownHalves[];
+  guesses: RegionGuess[];
+  skipped: Set<Inst>;
+  folds: Set<Inst>;
+  groupsOf: Array<Array<Map<number, AccessGroup>>>;
+  alloc: Allocation;
+  live: Uint8Array[] | undefined;
+  reader: (inst: MemInst, k: KnownState, g: number) => boolean;
+}
+
+function analyse(m: IrModule, facts: ProgramFacts | undefined, regions: RegionInfo[], byName: ReadonlyMap<string, number>, nregs: number): Analysed {
   const entryCalled = m.functions.some((f) => f.blocks.some((b) => b.insts.some((i) => i.op === 'calllocal' && i.func === 0)));
   const topOfStack = regions[0].vbase + STACK_SIZE;
   // An entry function that is also called locally starts from whatever its caller left in r1 and r2.
@@ -104,7 +176,6 @@ export function lowerModule(source: IrModule, facts?: ProgramFacts): LoweredModu
   const guesses = m.functions.map((f, fi) => new RegionGuess(f, fi === 0, regions, nregs));
   // Upper halves no code reads become hiDead (the known halves stay those of the original code,
   // which the lowering's constants are right for).
-  const byName = regionsByName(regions);
   const reader = (inst: MemInst, k: KnownState, g: number): boolean => readsBaseHi({ regions, byName, facts }, inst, k, g);
   // Marking an upper half dead can make more dead (an add whose upper half is dead reads only
   // low halves): a few rounds.
@@ -135,18 +206,39 @@ export function lowerModule(source: IrModule, facts?: ProgramFacts): LoweredModu
     })), byName, (bi) => guesses[fi].at(bi), (st, inst) => guesses[fi].transfer(st, inst)));
   const mentions = lowered.functions.map((f, fi) => loweredMentions(f, known[fi], guesses[fi], nregs, reader, skipped, folds));
   const alloc = allocate(lowered, eliminable(known, nregs), undefined, mentions);
-  // Two passes: the first records how blocks use the cache registers, the second lets loops keep
-  // their region words in them (cache-flow.ts).
   const live = alloc.regions === undefined ? undefined : liveInHalves(lowered.functions[0], known[0], guesses[0], nregs, reader);
-  const first = emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, origin, groupsOf);
-  const plan = lowered.functions.map((f, fi) => entryWords(f, first.uses[fi]));
-  return emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, origin, groupsOf, plan).result;
+  return { m, lowered, known, guesses, skipped, folds, groupsOf, alloc, live, reader };
+}
+
+/**
+ * The versioned loops (function, header before versioning) whose entry test reads a half that is
+ * neither known at the test nor live into either copy: where such a half lives, its value may be
+ * stale (an upper half no check reads is never written).
+ */
+function unavailableTests(v: VersionedModule, a: Analysed, nregs: number): Array<[number, number]> {
+  const bad: Array<[number, number]> = [];
+  v.loops.forEach((loops, fi) => {
+    if (loops.size === 0) return;
+    const liveIn = liveInHalves(a.lowered.functions[fi], a.known[fi], a.guesses[fi], nregs, a.reader);
+    for (const l of loops.values()) {
+      const s = a.known[fi].at(l.test);
+      const ok = testReads(l).every((k) => {
+        const reg = k >> 1;
+        const half = (k & 1) as 0 | 1;
+        if (knownHalf(s, reg, half) !== undefined) return true;
+        return !a.alloc.eliminated.has(k) && (liveIn[l.copy][k] === 1 || liveIn[l.original][k] === 1);
+      });
+      if (!ok) bad.push([fi, l.source]);
+    }
+  });
+  return bad;
 }
 
 function emitModule(
   m: IrModule, lowered: IrModule, facts: ProgramFacts | undefined, regions: RegionInfo[], alloc: Allocation,
   known: KnownHalves[], guesses: RegionGuess[], live: Uint8Array[] | undefined, skipped: ReadonlySet<Inst>, folds: ReadonlySet<Inst>,
-  origin: ReadonlyMap<Inst, string>, groupsOf: Array<Array<Map<number, AccessGroup>>>, plan?: CacheWords[][],
+  origin: ReadonlyMap<Inst, string>, groupsOf: Array<Array<Map<number, AccessGroup>>>, versions: ReadonlyArray<ReadonlyMap<number, VersionedLoop>>,
+  names: readonly (readonly string[])[], plan?: CacheWords[][],
 ): { result: LoweredModule; uses: CacheUse[][] } {
   const e = new Emitter(alloc);
   const L = sharedLabels(e);
@@ -223,7 +315,7 @@ function emitModule(
       let via: Via | undefined;
       let open: { g: AccessGroup; slow: Label; k: KnownState; s: Int16Array; lm: Map<number, number>; branch: Array<[number, number]> } | undefined;
       b.insts.forEach((inst, ii) => {
-        e.mark(inst.pc, origin.get(original.blocks[bi].insts[ii]) ?? `f${fi}.b${bi}.${ii}`);
+        e.mark(inst.pc, origin.get(original.blocks[bi].insts[ii]) ?? `f${fi}.${names[fi][bi]}.${ii}`);
         const g = groups.get(ii);
         let role: GroupRole | undefined;
         if (g !== undefined && g.first === ii) {
@@ -254,8 +346,10 @@ function emitModule(
           });
         }
       });
-      e.mark(b.term.pc, `f${fi}.b${bi}.t`);
-      lowerTerm(e, b.term, bi + 1 < f.blocks.length ? bi + 1 : undefined, labels, L, f.blocks.length, edge);
+      e.mark(b.term.pc, `f${fi}.${names[fi][bi]}.t`);
+      const version = versions[fi].get(bi);
+      if (version !== undefined) lowerVersionTest(e, version, regions, labels, bi + 1, edge);
+      else lowerTerm(e, b.term, bi + 1 < f.blocks.length ? bi + 1 : undefined, labels, L, f.blocks.length, edge);
       uses[fi][bi].exit = e.cacheNow();
       e.recording = undefined;
       e.release();
@@ -272,8 +366,33 @@ function emitModule(
     functions: fl.map((l) => asm.offsetOf(l.body)),
     regions,
     alloc,
+    versions: [],
   };
   return { result, uses };
+}
+
+/**
+ * A versioned loop's test block (version.ts): the test, then the copy on success; the original
+ * loop on failure, through a stub that enters it as from nowhere in particular (it loads every
+ * cache word the loop wants, since the test's branches leave at different points of its code).
+ */
+function lowerVersionTest(
+  e: Emitter, v: VersionedLoop, regions: readonly RegionInfo[], labels: Label[], next: number, edge: (to: number | 'exit') => (() => void) | undefined,
+): void {
+  const fail = e.buf.label(`version_fail_${v.test}`);
+  emitVersionTest(e, regions, v.count, v.tests, fail);
+  const pass = edge(v.copy);
+  pass?.();
+  if (v.copy !== next) e.buf.b(labels[v.copy]);
+  const held = e.cachedState();
+  e.assume([]);
+  const enter = edge(v.original);
+  e.assume(held);
+  e.addCold(() => {
+    e.buf.bind(fail);
+    enter?.();
+    e.buf.b(labels[v.original]);
+  });
 }
 
 /**
