@@ -4,13 +4,13 @@
 // nothing). Programs are compiled with and without verifier facts, and with the IR passes off, so
 // both the inline checks and the lookup routine are exercised.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ending } from './support/board-cases.js';
 import { compileIr, compileThumb, thumbFacts } from '../backends/thumb/aot.js';
 import { crc32, H, ImageError, readImage } from '../backends/thumb/image.js';
 import { assembleProgram } from '../compiler/asm.js';
 import { buildIr } from '../compiler/ir/build.js';
 import type { Program } from '../compiler/program.js';
 import { hasArmGcc, hasQemu } from '../runtime/cortex-m/board.js';
-import type { RunResult } from '../runtime/errors.js';
 import { interpret } from '../runtime/interp.js';
 import { runThumbBatch, thumbFirmware, toRunResult, type ThumbJob } from '../runtime/thumb-engine.js';
 
@@ -74,11 +74,6 @@ function program(a: Attack): Program {
   return p;
 }
 
-function ending(r: RunResult): string {
-  if (r.ok) return `ok r0=0x${r.r0.toString(16)}`;
-  const where = r.fault.addr !== undefined ? ` addr=0x${r.fault.addr.toString(16)} size=${r.fault.size}` : '';
-  return `${r.fault.kind} at ${r.fault.pc}${where}`;
-}
 
 describe('programs attacking the sandbox end with the right fault on the board', () => {
   const modes = ['facts', 'nofacts', 'raw'] as const;

@@ -5,19 +5,12 @@
 // leave and re-enter the cache, values live across loops with different homes) run on the
 // emulated Cortex-M4 against the reference interpreter.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { boardReady, bytes, endingsOnBoard, type BoardCase } from './support/board-cases.js';
 import { REGION, regionField, slotOf } from '../backends/thumb/abi.js';
-import { compileIr, compileThumb, thumbFacts } from '../backends/thumb/aot.js';
 import { ThumbDisassembler, type ThumbInsn } from '../backends/thumb/disasm.js';
 import { lowerModule, type LoweredModule } from '../backends/thumb/lower.js';
 import { halfKey } from '../backends/thumb/regalloc.js';
-import { assembleProgram } from '../compiler/asm.js';
-import { buildIr } from '../compiler/ir/build.js';
 import { parseIr } from '../compiler/ir/text.js';
-import type { Program } from '../compiler/program.js';
-import { hasArmGcc, hasQemu } from '../runtime/cortex-m/board.js';
-import type { RunResult } from '../runtime/errors.js';
-import { interpret } from '../runtime/interp.js';
-import { runThumbBatch, thumbFirmware, toRunResult, type ThumbJob } from '../runtime/thumb-engine.js';
 
 let dis: ThumbDisassembler;
 beforeAll(async () => {
@@ -172,14 +165,9 @@ describe('homes per outermost loop', () => {
 
 // ---- on the board ----
 
-interface Case {
-  name: string;
-  asm: string;
-  mem?: number[];
+interface Case extends BoardCase {
   noFacts?: boolean;
 }
-
-const bytes = (n: number, f: (i: number) => number): number[] => Array.from({ length: n }, (_, i) => f(i) & 0xff);
 
 const CASES: Case[] = [
   {
@@ -212,34 +200,12 @@ const CASES: Case[] = [
   },
 ];
 
-function ending(r: RunResult): string {
-  if (r.ok) return `ok r0=0x${r.r0.toString(16)}`;
-  const where = r.fault.addr !== undefined ? ` addr=0x${r.fault.addr.toString(16)} size=${r.fault.size}` : '';
-  return `${r.fault.kind} at ${r.fault.pc}${where}`;
-}
-
 describe('programs built against the loop-level lowering, on the board', () => {
-  beforeAll(async () => {
-    expect(hasQemu(), 'qemu-system-arm is needed (scripts/setup.sh installs it)').toBe(true);
-    expect(hasArmGcc(), 'arm-none-eabi-gcc is needed (scripts/setup.sh installs it)').toBe(true);
-    await thumbFirmware();
-  }, 120_000);
+  beforeAll(boardReady, 120_000);
 
   it.each(['facts', 'raw'] as const)('each ends as on the interpreter (%s)', async (mode) => {
     const cases = CASES.filter((c) => mode !== 'facts' || c.noFacts !== true);
-    const progs: Program[] = cases.map((c) => assembleProgram(`${c.asm}\n`, c.name));
-    const mems = cases.map((c) => (c.mem !== undefined ? Uint8Array.from(c.mem) : undefined));
-    const images = progs.map((p) => (mode === 'raw' ? compileIr(buildIr(p)).image : compileThumb(p, thumbFacts(p, new Set([5]))).image));
-    const budget = 1_000_000;
-    const jobs: ThumbJob[] = images.map((image, i) => ({ image, mem: mems[i]?.slice(), budget }));
-    const runs = await runThumbBatch(jobs);
-    const got: string[] = [];
-    const want: string[] = [];
-    runs.forEach((run, i) => {
-      expect({ name: cases[i].name, canary: run.canaryOk }).toEqual({ name: cases[i].name, canary: true });
-      got.push(`${cases[i].name}: ${ending(toRunResult(run, progs[i], mems[i], budget))}`);
-      want.push(`${cases[i].name}: ${ending(interpret(progs[i], { mem: mems[i]?.slice(), budget }))}`);
-    });
+    const { got, want } = await endingsOnBoard(cases, mode, new Set([5]));
     expect(got).toEqual(want);
     expect(got.some((g) => g.includes('out-of-bounds at'))).toBe(true);
     expect(got.filter((g) => g.includes(': ok ')).length).toBeGreaterThanOrEqual(3);

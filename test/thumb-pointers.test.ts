@@ -7,18 +7,11 @@
 // either end, fold candidates whose value is needed again) run on the emulated Cortex-M4 against
 // the reference interpreter, faults included (kind, pc, address).
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compileIr, compileThumb, thumbFacts } from '../backends/thumb/aot.js';
+import { boardReady, bytes, endingsOnBoard, type BoardCase } from './support/board-cases.js';
 import { ThumbDisassembler, type ThumbInsn } from '../backends/thumb/disasm.js';
 import { KnownHalves, knownHalf, knownRange } from '../backends/thumb/known.js';
 import { lowerModule, type LoweredModule } from '../backends/thumb/lower.js';
-import { assembleProgram } from '../compiler/asm.js';
-import { buildIr } from '../compiler/ir/build.js';
 import { parseIr } from '../compiler/ir/text.js';
-import type { Program } from '../compiler/program.js';
-import { hasArmGcc, hasQemu } from '../runtime/cortex-m/board.js';
-import type { RunResult } from '../runtime/errors.js';
-import { interpret } from '../runtime/interp.js';
-import { runThumbBatch, thumbFirmware, toRunResult, type ThumbJob } from '../runtime/thumb-engine.js';
 
 let dis: ThumbDisassembler;
 beforeAll(async () => {
@@ -116,13 +109,7 @@ describe('address additions folded into proven accesses', () => {
   });
 });
 
-interface Case {
-  name: string;
-  asm: string;
-  mem?: number[];
-}
-
-const bytes = (n: number, f: (i: number) => number): number[] => Array.from({ length: n }, (_, i) => f(i) & 0xff);
+type Case = BoardCase;
 
 const CASES: Case[] = [
   {
@@ -167,33 +154,11 @@ const CASES: Case[] = [
   },
 ];
 
-function ending(r: RunResult): string {
-  if (r.ok) return `ok r0=0x${r.r0.toString(16)}`;
-  const where = r.fault.addr !== undefined ? ` addr=0x${r.fault.addr.toString(16)} size=${r.fault.size}` : '';
-  return `${r.fault.kind} at ${r.fault.pc}${where}`;
-}
-
 describe('programs built against these lowerings, on the board', () => {
-  beforeAll(async () => {
-    expect(hasQemu(), 'qemu-system-arm is needed (scripts/setup.sh installs it)').toBe(true);
-    expect(hasArmGcc(), 'arm-none-eabi-gcc is needed (scripts/setup.sh installs it)').toBe(true);
-    await thumbFirmware();
-  }, 120_000);
+  beforeAll(boardReady, 120_000);
 
   it.each(['facts', 'raw'] as const)('each ends as on the interpreter (%s)', async (mode) => {
-    const progs: Program[] = CASES.map((c) => assembleProgram(`${c.asm}\n`, c.name));
-    const mems = CASES.map((c) => (c.mem !== undefined ? Uint8Array.from(c.mem) : undefined));
-    const images = progs.map((p) => (mode === 'raw' ? compileIr(buildIr(p)).image : compileThumb(p, thumbFacts(p)).image));
-    const budget = 1_000_000;
-    const jobs: ThumbJob[] = images.map((image, i) => ({ image, mem: mems[i]?.slice(), budget }));
-    const runs = await runThumbBatch(jobs);
-    const got: string[] = [];
-    const want: string[] = [];
-    runs.forEach((run, i) => {
-      expect({ name: CASES[i].name, canary: run.canaryOk }).toEqual({ name: CASES[i].name, canary: true });
-      got.push(`${CASES[i].name}: ${ending(toRunResult(run, progs[i], mems[i], budget))}`);
-      want.push(`${CASES[i].name}: ${ending(interpret(progs[i], { mem: mems[i]?.slice(), budget }))}`);
-    });
+    const { got, want } = await endingsOnBoard(CASES, mode);
     expect(got).toEqual(want);
     // The walks fault (past the end, before the start, with an upper half of 1 or 2)...
     expect(got.filter((g) => g.includes('out-of-bounds at')).length).toBeGreaterThanOrEqual(4);

@@ -7,6 +7,7 @@
 // address), and long runs that stay in bounds must take the copy (fewer instructions than the image
 // without versioning).
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ending } from './support/board-cases.js';
 import { compileIr, compileThumb, thumbFacts } from '../backends/thumb/aot.js';
 import { ThumbDisassembler, type ThumbInsn } from '../backends/thumb/disasm.js';
 import { lowerModule, type LoweredModule } from '../backends/thumb/lower.js';
@@ -17,7 +18,6 @@ import type { IrModule } from '../compiler/ir/ir.js';
 import { parseIr } from '../compiler/ir/text.js';
 import type { Program } from '../compiler/program.js';
 import { hasArmGcc, hasQemu } from '../runtime/cortex-m/board.js';
-import type { RunResult } from '../runtime/errors.js';
 import { interpret } from '../runtime/interp.js';
 import { runThumbBatch, thumbFirmware, toRunResult, type ThumbJob } from '../runtime/thumb-engine.js';
 
@@ -152,11 +152,6 @@ for (const [asm, mem] of [[forward(200, 3), 256], [forward(150, 0, true), 150], 
 CASES.push({ name: 'wrapped counter', asm: forward(0, 0), mem: 24, versioned: true });
 CASES.push({ name: 'wrapped 32-bit counter', asm: forward(0, 3, true), mem: 24, versioned: true });
 
-function ending(r: RunResult): string {
-  if (r.ok) return `ok r0=0x${r.r0.toString(16)}`;
-  const where = r.fault.addr !== undefined ? ` addr=0x${r.fault.addr.toString(16)} size=${r.fault.size}` : '';
-  return `${r.fault.kind} at ${r.fault.pc}${where}`;
-}
 
 const memOf = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 29 + 7) & 0xff);
 const BUDGET = 1_000_000;
