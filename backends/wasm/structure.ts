@@ -42,7 +42,7 @@
 // the caller may wrap the whole list in frames of its own. Iterative throughout: a long chain of
 // blocks must not exhaust the JS stack.
 import type { BlockId, Inst, IrFunction } from '../../compiler/ir/ir.js';
-import { versionPlan, writes, type RangeTest, type TripCount, type VersionPlan } from '../../compiler/ir/loops.js';
+import { immediateDominators, versionPlan, writes, type RangeTest, type TripCount, type VersionPlan } from '../../compiler/ir/loops.js';
 
 export type { RangeTest, TripCount, VersionPlan } from '../../compiler/ir/loops.js';
 
@@ -184,32 +184,7 @@ function analyze(fn: IrFunction, foldable: ((block: BlockId) => boolean) | undef
   const fill = predStart.slice(0, n);
   for (const b of order) for (let k = 2 * b; k < 2 * b + 2; k++) if (succ[k] >= 0) preds[fill[succ[k]]++] = b;
 
-  // Cooper, Harvey, Kennedy: "A Simple, Fast Dominance Algorithm".
-  const idom = new Int32Array(n).fill(-1);
-  idom[0] = 0;
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (let i = 1; i < nPost; i++) {
-      const b = order[i];
-      let d = -1;
-      for (let k = predStart[b]; k < predStart[b + 1]; k++) {
-        let p = preds[k];
-        if (idom[p] === -1) continue;
-        if (d === -1) {
-          d = p;
-          continue;
-        }
-        while (p !== d) {
-          while (rpo[p] > rpo[d]) p = idom[p];
-          while (rpo[d] > rpo[p]) d = idom[d];
-        }
-      }
-      if (d !== idom[b]) {
-        idom[b] = d;
-        changed = true;
-      }
-    }
-  }
+  const idom = immediateDominators(order, rpo, preds, predStart, n);
 
   const loopHeader = new Uint8Array(n);
   const forwardIn = new Int32Array(n);

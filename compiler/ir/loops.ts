@@ -328,6 +328,17 @@ export function loopCfg(fn: IrFunction): LoopCfg {
   const preds = new Int32Array(predStart[n]);
   const fill = predStart.slice(0, n);
   for (const b of order) for (const s of succs(fn, b)) preds[fill[s]++] = b;
+  const idom = immediateDominators(order, rpo, preds, predStart, n);
+  return { rpo, idom, preds, predStart };
+}
+
+/**
+ * Immediate dominators of the reachable blocks (block 0 the entry; -1 for unreachable ones), by
+ * Cooper, Harvey and Kennedy's "A Simple, Fast Dominance Algorithm": `order` is the reverse
+ * postorder of the reachable blocks, `rpo` each block's index in it, preds[predStart[b] ..
+ * predStart[b + 1]) the reachable predecessors of b.
+ */
+export function immediateDominators(order: ArrayLike<number>, rpo: Int32Array, preds: Int32Array, predStart: Int32Array, n: number): Int32Array {
   const idom = new Int32Array(n).fill(-1);
   if (n > 0) idom[0] = 0;
   for (let changed = true; changed; ) {
@@ -353,7 +364,7 @@ export function loopCfg(fn: IrFunction): LoopCfg {
       }
     }
   }
-  return { rpo, idom, preds, predStart };
+  return idom;
 }
 
 /**
