@@ -555,7 +555,7 @@ export function renderMarkdown(report: BenchReport): string {
   out.push(
     '## Compile times',
     '',
-    '`E compile`: femtojit\'s compile of the loaded program with the facts its verification at load produced, to the first runnable code (`wasm`: its baseline tier; `wasm-aot`: the optimised module through binaryen -O2 and wabt validation; `thumb`: the image), ' +
+    '`E compile`: femtojit\'s compile of the loaded program with the facts its verification at load produced, to the first runnable code (`wasm`: its baseline tier, timed after 20 warm-up compiles, as in a host that compiles many programs; `wasm-aot`: the optimised module through binaryen -O2 and wabt validation; `thumb`: the image), ' +
       '`E tier-up`: what the tiering engine compiled after its first run, off the path to a ready instance (the module the timed runs used), ' +
       'and after `+` the time of that analysis, done once at load and not part of the compile (`load + verify` includes it), ' +
       `median of ${report.timing.compileRepeats}; \`insns/ms\`: eBPF instruction slots per ms of it. Build times of the reference engines include their process start.`,
