@@ -49,8 +49,10 @@ export interface LoweredModule {
   functions: number[];
   regions: RegionInfo[];
   alloc: Allocation;
-  /** Versioned loops (version.ts): function, header in the IR given, pcs of the accesses the copy runs unchecked. */
+  /** Loops versioned for memory (version.ts): function, header in the IR given, pcs of the accesses the copy runs unchecked. */
   versions: Array<{ fn: number; header: number; pcs: number[] }>;
+  /** Loops whose copy charges budget without tests (version.ts): function, header in the IR given, the charges' sum the entry test covers per iteration. */
+  budgetGuards: Array<{ fn: number; header: number; charge: number }>;
 }
 
 export { LoweringError } from './emitter.js';
@@ -124,10 +126,12 @@ export function lowerModule(source: IrModule, facts?: ProgramFacts, opts: LowerO
     const { m, lowered, known, guesses, skipped, folds, groupsOf, alloc, live } = a;
     // Two passes: the first records how blocks use the cache registers, the second lets loops keep
     // their region words in them (cache-flow.ts).
-    const first = emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, v.origin, groupsOf, v.loops, v.names);
+    const first = emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, v.origin, groupsOf, v.loops, v.names, v.unchecked);
     const plan = lowered.functions.map((f, fi) => entryWords(f, first.uses[fi]));
-    const out = emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, v.origin, groupsOf, v.loops, v.names, plan).result;
-    out.versions = v.loops.flatMap((ls, fi) => [...ls.values()].map((l) => ({ fn: fi, header: l.source, pcs: l.pcs })));
+    const out = emitModule(m, lowered, facts, regions, alloc, known, guesses, live, skipped, folds, v.origin, groupsOf, v.loops, v.names, v.unchecked, plan).result;
+    const all = v.loops.flatMap((ls, fi) => [...ls.values()].map((l) => ({ fn: fi, l })));
+    out.versions = all.filter(({ l }) => l.pcs.length > 0).map(({ fn, l }) => ({ fn, header: l.source, pcs: l.pcs }));
+    out.budgetGuards = all.filter(({ l }) => l.charge > 0).map(({ fn, l }) => ({ fn, header: l.source, charge: l.charge }));
     return out;
   }
 }
@@ -238,7 +242,7 @@ function emitModule(
   m: IrModule, lowered: IrModule, facts: ProgramFacts | undefined, regions: RegionInfo[], alloc: Allocation,
   known: KnownHalves[], guesses: RegionGuess[], live: Uint8Array[] | undefined, skipped: ReadonlySet<Inst>, folds: ReadonlySet<Inst>,
   origin: ReadonlyMap<Inst, string>, groupsOf: Array<Array<Map<number, AccessGroup>>>, versions: ReadonlyArray<ReadonlyMap<number, VersionedLoop>>,
-  names: readonly (readonly string[])[], plan?: CacheWords[][],
+  names: readonly (readonly string[])[], unchecked: ReadonlySet<Inst>, plan?: CacheWords[][],
 ): { result: LoweredModule; uses: CacheUse[][] } {
   const e = new Emitter(alloc);
   const L = sharedLabels(e);
@@ -300,7 +304,8 @@ function emitModule(
         const before = original.blocks[bi].insts[ii];
         const range = lowHalfRange(kn, before);
         const lowered = fold === undefined && !skipped.has(inst);
-        if (lowered) lowerInst(e, ctx, m, inst, st, fl, L, via, role);
+        if (lowered && inst.op === 'budget' && unchecked.has(inst)) lowerPaidBudget(e, inst.cost);
+        else if (lowered) lowerInst(e, ctx, m, inst, st, fl, L, via, role);
         if (!plain) e.forget();
         if ('dst' in inst) {
           if (lowered && range !== undefined) e.loMax.set(inst.dst, range[1]);
@@ -367,6 +372,7 @@ function emitModule(
     regions,
     alloc,
     versions: [],
+    budgetGuards: [],
   };
   return { result, uses };
 }
@@ -380,7 +386,7 @@ function lowerVersionTest(
   e: Emitter, v: VersionedLoop, regions: readonly RegionInfo[], labels: Label[], next: number, edge: (to: number | 'exit') => (() => void) | undefined,
 ): void {
   const fail = e.buf.label(`version_fail_${v.test}`);
-  emitVersionTest(e, regions, v.count, v.tests, fail);
+  emitVersionTest(e, regions, v.count, v.tests, fail, v.charge);
   const pass = edge(v.copy);
   pass?.();
   if (v.copy !== next) e.buf.b(labels[v.copy]);
@@ -516,6 +522,13 @@ function lowerInst(
       lowerBudget(e, inst.pc, inst.cost, L);
       return;
   }
+}
+
+/** A charge the loop's entry test paid for (version.ts): the budget cannot run out here. */
+function lowerPaidBudget(e: Emitter, cost: number): void {
+  const reg = e.alloc.budgetReg;
+  if (reg === undefined) throw new LoweringError(`a budget charge of ${cost} in a module without a budget register`);
+  dpImmOr(e, 'sub', false, reg, reg, cost);
 }
 
 function lowerBudget(e: Emitter, pc: number, cost: number, L: SharedLabels): void {

@@ -4,7 +4,14 @@
 // iteration the loop can run before its counted exit, lies in the region the access's inline check
 // compares against; the copy then translates those accesses as proven ones (through the region's
 // delta), and a failed test enters the original loop, which checks each access, so a fault keeps
-// the interpreter's kind, pc and address. Budget charges are the same in both copies.
+// the interpreter's kind, pc and address.
+//
+// Innermost loops with budget charges and a counted exit get the same treatment for the budget: the
+// test also requires the budget left to cover (m + 1) iterations of the sum of the loop's charges
+// (each block runs at most once per iteration, so that sum bounds one iteration's), and the copy's
+// charges become plain subtractions with no test and no branch. Every block still subtracts its own
+// charge, so the budget is exact at every instruction and a fault elsewhere reports the steps the
+// interpreter would; a loop the budget may not cover runs the original, which checks each charge.
 //
 // The copy is made in the IR before any analysis of the lowering runs (known halves, region
 // guesses, liveness, homes, cache words): it is two sibling loops to all of them, the copy's
@@ -14,7 +21,7 @@
 // name; `testReads` lists them so lower.ts can drop a loop whose test would read a half that is
 // neither known at the test nor kept where it lives (then its value there could be stale).
 import type { BlockId, Inst, IrFunction, IrModule } from '../../compiler/ir/ir.js';
-import { innermostLoops, loopCfg, versionPlan, type RangeTest, type TripCount } from '../../compiler/ir/loops.js';
+import { innermostLoops, loopCfg, tripCount, versionPlan, type InnermostLoop, type LoopCfg, type RangeTest, type TripCount } from '../../compiler/ir/loops.js';
 import { REGION, regionField, sizeClass } from './abi.js';
 import type { Label } from './asm-buffer.js';
 import type { RegionInfo } from './checks.js';
@@ -37,6 +44,8 @@ export interface VersionedLoop {
   tests: RangeTest[];
   /** eBPF pcs of the accesses the copy runs unchecked. */
   pcs: number[];
+  /** Sum of the loop's budget charges when the test covers the budget (the copy's charges are then unchecked), else 0. */
+  charge: number;
 }
 
 export interface VersionedModule {
@@ -50,6 +59,8 @@ export interface VersionedModule {
   origin: Map<Inst, string>;
   /** Per function, each block's name for listings: `b<id>` of the block it was (or is), `v<id>` for a copy, `t<header>` for a test. */
   names: string[][];
+  /** The copies' `budget` instructions the entry test pays for: lowered as a subtraction without a test. */
+  unchecked: ReadonlySet<Inst>;
 }
 
 /** Largest loop (IR instructions) that gets a copy: the copy doubles its code. */
@@ -68,6 +79,7 @@ export function versionLoops(
   regionOf: (fi: number, inst: Inst) => number, keep: (fi: number, header: BlockId) => boolean = () => true,
 ): VersionedModule {
   const out = new Map(origin);
+  const unchecked = new Set<Inst>();
   const loops: Array<Map<BlockId, VersionedLoop>> = [];
   const names: string[][] = [];
   const functions = m.functions.map((f, fi) => {
@@ -75,9 +87,9 @@ export function versionLoops(
     loops.push(found);
     const blockNames = f.blocks.map((b) => `b${b.id}`);
     names.push(blockNames);
-    return versionFunction(f, fi, regions, (inst) => regionOf(fi, inst), (h) => keep(fi, h), out, found, blockNames);
+    return versionFunction(f, fi, regions, (inst) => regionOf(fi, inst), (h) => keep(fi, h), out, found, blockNames, unchecked);
   });
-  return { module: { ...m, functions }, loops, origin: out, names };
+  return { module: { ...m, functions }, loops, origin: out, names, unchecked };
 }
 
 interface Planned {
@@ -87,11 +99,12 @@ interface Planned {
   count: TripCount | undefined;
   tests: RangeTest[];
   covered: ReadonlySet<Inst>;
+  charge: number;
 }
 
 function versionFunction(
   f: IrFunction, fi: number, regions: readonly RegionInfo[], regionOf: (i: Inst) => number, keep: (h: BlockId) => boolean,
-  origin: Map<Inst, string>, found: Map<BlockId, VersionedLoop>, names: string[],
+  origin: Map<Inst, string>, found: Map<BlockId, VersionedLoop>, names: string[], unchecked: Set<Inst>,
 ): IrFunction {
   const cfg = loopCfg(f);
   const planned: Planned[] = [];
@@ -100,8 +113,15 @@ function versionFunction(
     for (const b of loop.blocks) insts += f.blocks[b].insts.length;
     if (insts > MAX_LOOP_INSTS || !keep(loop.header)) continue;
     const plan = versionPlan(f, cfg, loop.body, loop.blocks, loop.header, regionOf);
-    if (plan === undefined) continue;
-    planned.push({ header: loop.header, blocks: loop.blocks, body: loop.body, count: plan.count, tests: plan.tests, covered: plan.covered });
+    let charge = 0;
+    for (const b of loop.blocks) for (const i of f.blocks[b].insts) if (i.op === 'budget') charge += i.cost;
+    const count = charge > 0 ? countedExit(f, cfg, loop) : undefined;
+    if (count === undefined) charge = 0;
+    if (plan === undefined && charge === 0) continue;
+    planned.push({
+      header: loop.header, blocks: loop.blocks, body: loop.body, count: charge > 0 ? count : plan?.count,
+      tests: plan?.tests ?? [], covered: plan?.covered ?? new Set(), charge,
+    });
   }
   if (planned.length === 0) return f;
   // New order: each loop's test block and copy right before the loop's first block.
@@ -154,6 +174,7 @@ function versionFunction(
       const insts = f.blocks[b].insts.map((inst, ii): Inst => {
         const copy: Inst = p.covered.has(inst) ? provenIn(inst as MemInst, regions[regionOf(inst)].name) : { ...inst };
         if (p.covered.has(inst)) pcs.push(inst.pc);
+        if (copy.op === 'budget' && p.charge > 0) unchecked.add(copy);
         origin.set(copy, (origin.get(inst) ?? `f${fi}.b${b}.${ii}`).replace(/^(f\d+\.)b/, '$1v'));
         return copy;
       });
@@ -164,11 +185,39 @@ function versionFunction(
     const pc = f.blocks[p.header].insts[0]?.pc ?? f.blocks[p.header].term.pc;
     blocks[test] = { id: test, insts: [], term: { op: 'br', pc, cond: 'set', w: 32, a: 10, b: { imm: -1 }, then: ids[p.header], else: newOf[p.header] } };
     named[test] = `t${p.header}`;
-    found.set(test, { test, copy: ids[p.header], original: newOf[p.header], source: p.header, count: p.count, tests: p.tests, pcs: pcs.sort((x, y) => x - y) });
+    found.set(test, { test, copy: ids[p.header], original: newOf[p.header], source: p.header, count: p.count, tests: p.tests, pcs: pcs.sort((x, y) => x - y), charge: p.charge });
   }
   names.length = 0;
   names.push(...named);
   return { ...f, blocks };
+}
+
+/** The loop's counted exit (loops.ts tripCount), whether or not the loop walks memory. */
+function countedExit(f: IrFunction, cfg: LoopCfg, loop: InnermostLoop): TripCount | undefined {
+  const nRegs = Math.max(11, f.maxReg + 1);
+  const written = new Uint8Array(nRegs);
+  const nWrites = new Int32Array(nRegs);
+  const lastBlock = new Int32Array(nRegs);
+  const lastInst: (Inst | undefined)[] = new Array<Inst | undefined>(nRegs);
+  const wrote = (r: number, i: Inst, b: number): void => {
+    if (!(r >= 0 && r < nRegs)) return;
+    written[r] = 1;
+    nWrites[r]++;
+    lastBlock[r] = b;
+    lastInst[r] = i;
+  };
+  for (const b of loop.blocks) {
+    for (const i of f.blocks[b].insts) {
+      if ('dst' in i) wrote(i.dst, i, b);
+      else if (i.op === 'call' || i.op === 'callx' || i.op === 'calllocal') for (let r = 0; r <= 5; r++) wrote(r, i, b);
+      else if (i.op === 'atomic') {
+        const src = i.fetch || i.aop === 'xchg' ? i.src : -1;
+        if (src >= 0) wrote(src, i, b);
+        if (i.aop === 'cmpxchg' && src !== 0) wrote(0, i, b);
+      }
+    }
+  }
+  return tripCount(f, cfg, loop.body, loop.blocks, loop.header, written, nWrites, lastBlock, lastInst);
 }
 
 function provenIn(inst: MemInst, region: string): Inst {
@@ -181,7 +230,7 @@ export function testReads(v: VersionedLoop): number[] {
   const both = (r: number): void => {
     out.push(halfKey(r, 0), halfKey(r, 1));
   };
-  if (v.count !== undefined && v.tests.some((x) => x.step !== 0)) {
+  if (v.count !== undefined && (v.charge > 0 || v.tests.some((x) => x.step !== 0))) {
     const regs = [v.count.reg, ...('reg' in v.count.bound ? [v.count.bound.reg] : [])];
     for (const r of regs) (v.count.w === 64 ? both : (x: number) => out.push(halfKey(x, 0)))(r);
   }
@@ -209,17 +258,35 @@ function raw(e: Emitter, reg: number, half: 0 | 1, into: number): number {
  * products are compared as m <= floor(X / s) (a shift, or UDIV), so nothing overflows: every
  * accessed byte lies in [T, T + m*s + len) or [T - m*d, T + len), inside [0, S].
  */
-export function emitVersionTest(e: Emitter, regions: readonly RegionInfo[], count: TripCount | undefined, tests: readonly RangeTest[], fail: Label): void {
+export function emitVersionTest(e: Emitter, regions: readonly RegionInfo[], count: TripCount | undefined, tests: readonly RangeTest[], fail: Label, charge = 0): void {
   e.scope(() => {
-    if (count !== undefined && tests.some((x) => x.step !== 0)) {
+    if (count !== undefined && (charge > 0 || tests.some((x) => x.step !== 0))) {
       e.take(LR);
       emitIterations(e, count, fail);
+      if (charge > 0) e.scope(() => emitBudgetFits(e, charge, fail));
     }
     for (const x of tests) {
       e.scope(() => emitRange(e, regions, x, fail));
     }
   });
   e.flagsUnknown();
+}
+
+/**
+ * With lr = m: the budget left covers m + 1 iterations of `charge`, as m < floor(budget / charge)
+ * (no product, so nothing wraps).
+ */
+function emitBudgetFits(e: Emitter, charge: number, fail: Label): void {
+  const b = e.alloc.budgetReg;
+  if (b === undefined) throw new RangeError('a loop charges budget in a module without a budget register');
+  if ((charge & (charge - 1)) === 0) e.emit(charge === 1 ? E.cmp(LR, b) : E.cmp(LR, b, { type: 'lsr', amount: Math.log2(charge) }));
+  else {
+    const t = e.take(12);
+    e.emit(E.loadConst(t, charge));
+    e.emit(E.udiv(t, b, t));
+    e.emit(E.cmp(LR, t));
+  }
+  e.buf.bcond('hs', fail);
 }
 
 /** lr = m = (bound - c - 1) (up) or (c - bound - 1) (down) at the counter's width; fails when m >= 2^32 or a strict loop would not start. */
