@@ -21,7 +21,7 @@
 import type { Access, Reg } from '../../compiler/ir/ir.js';
 import { FAULT_CODES } from '../../runtime/errors.js';
 import { FAULT_WRITE } from './abi.js';
-import type { FunctionBuilder } from './encode.js';
+import type { FunctionBuilder, ValType } from './encode.js';
 import type { ModuleBuilder } from './module.js';
 
 /** A region as the module sees it; mem has `size` -1 (known per run only). */
@@ -45,6 +45,9 @@ export interface CheckGlobals {
 const LOG2: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
 /** Up to this many regions a failed guess searches inline; beyond, it calls a search function. */
 const INLINE_SEARCH_MAX_REGIONS = 6;
+/** find_*(address, pc) -> linear-memory address. */
+const FIND_PARAMS: readonly ValType[] = ['i64', 'i32'];
+const FIND_RESULTS: readonly ValType[] = ['i32'];
 
 export class MemoryChecks {
   /** Function index of each search variant ((log2 size) * 2 + write), -1 until first used. */
@@ -234,6 +237,11 @@ export class MemoryChecks {
     return this.findIndex[v];
   }
 
+  /** How many find functions emitFindFunctions adds (the accesses lowered so far need). */
+  get findCount(): number {
+    return this.findOrder.length;
+  }
+
   /** Adds the search functions used so far, in the order their indices were promised. */
   emitFindFunctions(mb: ModuleBuilder): FunctionBuilder[] {
     const g = this.globals;
@@ -242,7 +250,7 @@ export class MemoryChecks {
     for (const v of this.findOrder) {
       const size = 1 << (v >> 1);
       const write = (v & 1) === 1;
-      const fb = mb.addFunction(`find_${size}_${write ? 'w' : 'r'}`, ['i64', 'i32'], ['i32']);
+      const fb = mb.addFunction(`find_${size}_${write ? 'w' : 'r'}`, FIND_PARAMS, FIND_RESULTS);
       added.push(fb);
       const A = 0;
       const PC = 1;

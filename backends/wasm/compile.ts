@@ -124,9 +124,10 @@ export function compileToWasm(program: Program, opts: WasmCompileOptions = {}): 
   const ir = baseline && opts.optimize !== false
     ? buildOptimizedIr(program, facts, { passes: BASELINE_PASSES, validate: false })
     : frontEnd(program, facts, { optimize: opts.optimize });
-  const written = stackWritten(ir, facts, moduleLayout(ir, hostRegions));
+  const layout = moduleLayout(ir, hostRegions);
+  const written = stackWritten(ir, facts, layout);
   const moduleZeroesStack = written !== undefined && wordSpan(written) <= MODULE_ZERO_MAX_BYTES;
-  const lowered = lowerModule(ir, { hostRegions, name: program.origin, names: opts.names ?? false, zeroStack: moduleZeroesStack ? written : undefined, loopCopies: !baseline });
+  const lowered = lowerModule(ir, { hostRegions, name: program.origin, names: opts.names ?? false, zeroStack: moduleZeroesStack ? written : undefined, loopCopies: !baseline, layout });
   const importMemory = opts.importMemory ?? false;
   return {
     bytes: importMemory ? importDefinedMemory(lowered.bytes, IMPORT_MODULE, IMPORT_MEMORY) : lowered.bytes,

@@ -81,6 +81,8 @@ export interface LowerOptions {
    * and faults are the same either way.
    */
   loopCopies?: boolean;
+  /** moduleLayout(m, hostRegions), when the caller has it already. */
+  layout?: ModuleLayout;
 }
 
 /** Largest stack range `run` zeroes with straight-line stores (beyond, the host's fill is cheaper). */
@@ -167,9 +169,9 @@ function regionIdOf(checks: MemoryChecks, i: Inst): number {
 /** Lowers an IR module to Wasm bytes. Throws (RangeError / WasmEncodeError) only on malformed IR. */
 export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule {
   if (m.functions.length === 0) throw new RangeError(`${m.origin}: the IR module has no functions`);
-  const layout = moduleLayout(m, opts.hostRegions);
+  const layout = opts.layout ?? moduleLayout(m, opts.hostRegions);
   const mb = new ModuleBuilder({ name: opts.name ?? m.origin, names: opts.names ?? true });
-  mb.importFunction(IMPORT_MODULE, IMPORT_HELPER, ['i32', 'i64', 'i64', 'i64', 'i64', 'i64'], ['i64'], 'helper');
+  mb.importFunction(IMPORT_MODULE, IMPORT_HELPER, HELPER_PARAMS, I64_RESULT, 'helper');
   mb.setMemory({ min: layout.initialPages, max: 65536, export: EXPORT_MEMORY });
   mb.addGlobal({ type: 'i64', mutable: true, init: 0, export: GLOBAL.budget, name: 'budget' });
   mb.addGlobal({ type: 'i64', mutable: true, init: -1, export: GLOBAL.memLen, name: 'mem_len' });
@@ -207,7 +209,8 @@ export function lowerModule(m: IrModule, opts: LowerOptions = {}): LoweredModule
     while (n > 0 && d.bytes[n - 1] === 0) n--;
     if (n > 0) mb.addData(layout.dataBase[i], d.bytes.subarray(0, n));
   });
-  const bytes = mb.build();
+  // Everything before the code depends on these alone (the globals, exports and types added above).
+  const bytes = mb.build(`${layout.initialPages},${layout.memBase},${layout.stackBase},${nFuncs},${checks.findCount}`);
   // The functions' code is in `bytes` now: their buffers serve the next module.
   for (const fb of built) fb.release();
   return { bytes, layout, irreducible };
@@ -221,6 +224,12 @@ const PARAMS: readonly ValType[] = new Array<ValType>(11).fill('i64');
 const FP_PARAM = 10;
 /** r0..r5. */
 const RESULTS: readonly ValType[] = new Array<ValType>(6).fill('i64');
+// The other signatures, made once.
+const HELPER_PARAMS: readonly ValType[] = ['i32', 'i64', 'i64', 'i64', 'i64', 'i64'];
+const RUN_I32_PARAMS: readonly ValType[] = ['i32', 'i32', 'i32'];
+const NO_PARAMS: readonly ValType[] = [];
+const I64_RESULT: readonly ValType[] = ['i64'];
+const I32_RESULT: readonly ValType[] = ['i32'];
 
 interface Ctx {
   m: IrModule;
@@ -267,7 +276,7 @@ function makeRegionTable(layout: ModuleLayout): Uint8Array {
  * with r1 = mem's address (0 without mem), r2 = its length, the others 0, r10 = the stack top.
  */
 function emitRun(mb: ModuleBuilder, layout: ModuleLayout, entry: number, zero: LowerOptions['zeroStack']): FunctionBuilder {
-  const fb = mb.addFunction('run', [], ['i64'], { export: EXPORT_RUN });
+  const fb = mb.addFunction('run', NO_PARAMS, I64_RESULT, { export: EXPORT_RUN });
   const x = fb.addLocal('i64');
   // The same in every module with this layout: emitted once.
   const key = `${layout.stackBase},${layout.stackTop},${layout.memBase},${layout.regions.length},${entry},${zero?.start},${zero?.end}`;
@@ -309,7 +318,7 @@ function remember<K>(cache: Map<K, CodeSnapshot>, key: K, code: CodeSnapshot): v
 
 /** run_i32(mem_len, budget_lo, budget_hi) -> status (abi.ts EXPORT_RUN_I32). */
 function emitRunI32(mb: ModuleBuilder, run: number): FunctionBuilder {
-  const fb = mb.addFunction('run_i32', ['i32', 'i32', 'i32'], ['i32'], { export: EXPORT_RUN_I32 });
+  const fb = mb.addFunction('run_i32', RUN_I32_PARAMS, I32_RESULT, { export: EXPORT_RUN_I32 });
   const initial = fb.addLocal('i64');
   const known = RUN_I32_CODE.get(run);
   if (known !== undefined) return fb.append(known);

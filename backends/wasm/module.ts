@@ -79,6 +79,10 @@ const TWO_63 = 1n << 63n;
 const TWO_64 = 1n << 64n;
 const KIND_NAME = ['function', 'table', 'memory', 'global'];
 
+/** Encoded declaration sections by build's declarationsKey (few shapes occur: kept small). */
+const DECLARATIONS = new Map<string, Uint8Array>();
+const DECLARATIONS_MAX = 64;
+
 // Reused by every build(): building is synchronous and never reentrant.
 const SCRATCH_OUT = new ByteWriter(16384);
 const SCRATCH_SECTION = new ByteWriter(1024);
@@ -87,7 +91,7 @@ const SCRATCH_KEEP = 1 << 20;
 
 export class ModuleBuilder {
   private readonly types: FuncType[] = [];
-  private readonly typeKeys = new Map<string, number>();
+  private readonly typeKeys = new Map<number | string, number>();
   private readonly imports: ImportedFunc[] = [];
   private readonly funcs: FunctionBuilder[] = [];
   private readonly globals: GlobalDesc[] = [];
@@ -102,10 +106,19 @@ export class ModuleBuilder {
 
   /** Index of the function type (params) -> (results), added once however often it is asked for. */
   addType(params: readonly ValType[], results: readonly ValType[]): number {
-    let key = '';
-    for (const p of params) key += this.valTypeChar(p);
-    key += ':';
-    for (const r of results) key += this.valTypeChar(r);
+    // A number while it fits (both lengths, then a bit per type): a string built per call cost
+    // more than the rest of a small module's declarations.
+    let key: number | string;
+    if (params.length + results.length <= 40) {
+      key = params.length * 64 + results.length;
+      for (const p of params) key = key * 2 + this.valTypeBit(p);
+      for (const r of results) key = key * 2 + this.valTypeBit(r);
+    } else {
+      key = '';
+      for (const p of params) key += this.valTypeChar(p);
+      key += ':';
+      for (const r of results) key += this.valTypeChar(r);
+    }
     let index = this.typeKeys.get(key);
     if (index === undefined) {
       index = this.types.length;
@@ -144,7 +157,9 @@ export class ModuleBuilder {
   ): FunctionBuilder {
     const typeIndex = this.addType(params, results);
     const index = this.imports.length + this.funcs.length;
-    const fb = new FunctionBuilder(name, index, typeIndex, params.slice(), results.slice(), options.capacity);
+    // The type's own copies: the builder only reads them, and one slice per module is enough.
+    const type = this.types[typeIndex];
+    const fb = new FunctionBuilder(name, index, typeIndex, type.params, type.results, options.capacity);
     this.funcs.push(fb);
     if (options.export !== undefined) this.exportFunction(index, options.export);
     return fb;
@@ -203,7 +218,14 @@ export class ModuleBuilder {
     this.data.push({ offset, items: bytes });
   }
 
-  build(): Uint8Array<ArrayBuffer> {
+  /**
+   * The module's bytes. `declarationsKey` names its declarations: its types, imports, function
+   * types, table, memory, globals, exports, start and element segments (everything before the
+   * code). Modules built with one key must declare the same things: the first one's encoded
+   * sections (checked once) are kept and the others reuse them, which spares a JIT that builds
+   * many modules of one shape most of the encoding of a small module.
+   */
+  build(declarationsKey?: string): Uint8Array<ArrayBuffer> {
     for (const fb of this.funcs) fb.finish();
     this.checkReferences();
 
@@ -218,7 +240,48 @@ export class ModuleBuilder {
     out.bytesFrom(MAGIC_AND_VERSION);
     const s = SCRATCH_SECTION;
     s.length = 0;
+    const key = declarationsKey;
+    const known = key === undefined ? undefined : DECLARATIONS.get(key);
+    if (known !== undefined) out.bytesFrom(known);
+    else {
+      this.checkDeclarations();
+      this.writeDeclarations(out, s);
+      if (key !== undefined) {
+        if (DECLARATIONS.size >= DECLARATIONS_MAX) DECLARATIONS.clear();
+        DECLARATIONS.set(key, out.bytes.slice(MAGIC_AND_VERSION.length, out.length));
+      }
+    }
 
+    if (this.funcs.length > 0) {
+      out.u8(Section.Code);
+      out.writeU32(codeSize);
+      out.writeU32(this.funcs.length);
+      for (const fb of this.funcs) fb.writeEntry(out);
+    }
+
+    if (this.data.length > 0) {
+      s.writeU32(this.data.length);
+      for (const seg of this.data) {
+        s.u8(0); // active, memory 0, offset expression follows
+        s.u8(Op.I32Const);
+        s.writeS32(seg.offset | 0);
+        s.u8(Op.End);
+        s.writeU32(seg.items.length);
+        s.bytesFrom(seg.items);
+      }
+      this.flush(out, Section.Data, s);
+    }
+
+    if (this.options.names !== false) this.writeNames(out, s);
+    const bytes = out.toBytes();
+    if (out.bytes.length > SCRATCH_KEEP) SCRATCH_OUT.bytes = new Uint8Array(16384);
+    return bytes;
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  /** The sections before the code: types, imports, functions, table, memory, globals, exports, start, elements. */
+  private writeDeclarations(out: ByteWriter, s: ByteWriter): void {
     if (this.types.length > 0) {
       s.writeU32(this.types.length);
       for (const t of this.types) {
@@ -312,34 +375,7 @@ export class ModuleBuilder {
       }
       this.flush(out, Section.Element, s);
     }
-
-    if (this.funcs.length > 0) {
-      out.u8(Section.Code);
-      out.writeU32(codeSize);
-      out.writeU32(this.funcs.length);
-      for (const fb of this.funcs) fb.writeEntry(out);
-    }
-
-    if (this.data.length > 0) {
-      s.writeU32(this.data.length);
-      for (const seg of this.data) {
-        s.u8(0); // active, memory 0, offset expression follows
-        s.u8(Op.I32Const);
-        s.writeS32(seg.offset | 0);
-        s.u8(Op.End);
-        s.writeU32(seg.items.length);
-        s.bytesFrom(seg.items);
-      }
-      this.flush(out, Section.Data, s);
-    }
-
-    if (this.options.names !== false) this.writeNames(out, s);
-    const bytes = out.toBytes();
-    if (out.bytes.length > SCRATCH_KEEP) SCRATCH_OUT.bytes = new Uint8Array(16384);
-    return bytes;
   }
-
-  // ---- internals --------------------------------------------------------------------------------
 
   private writeNames(out: ByteWriter, s: ByteWriter): void {
     s.name('name');
@@ -403,6 +439,20 @@ export class ModuleBuilder {
         }
       }
     }
+    for (const seg of this.data) {
+      if (!this.memory) this.fail('data segment without a memory');
+      const size = this.memory.min * PAGE_SIZE;
+      if (seg.offset + seg.items.length > size) {
+        this.fail(
+          `data segment at ${seg.offset} (${seg.items.length} bytes) exceeds the memory's initial ${size} bytes`,
+        );
+      }
+    }
+  }
+
+  /** What the declaration sections refer to (checked when they are encoded: see build). */
+  private checkDeclarations(): void {
+    const nFuncs = this.functionCount;
     const seen = new Set<string>();
     const counts = [nFuncs, this.table ? 1 : 0, this.memory ? 1 : 0, this.globals.length];
     for (const e of this.exports) {
@@ -430,15 +480,6 @@ export class ModuleBuilder {
         if (f >>> 0 !== f || f >= nFuncs) this.fail(`element segment at ${seg.offset} names function #${f}, which does not exist`);
       }
     }
-    for (const seg of this.data) {
-      if (!this.memory) this.fail('data segment without a memory');
-      const size = this.memory.min * PAGE_SIZE;
-      if (seg.offset + seg.items.length > size) {
-        this.fail(
-          `data segment at ${seg.offset} (${seg.items.length} bytes) exceeds the memory's initial ${size} bytes`,
-        );
-      }
-    }
   }
 
   private typeOfFunc(index: number): FuncType | undefined {
@@ -463,6 +504,11 @@ export class ModuleBuilder {
           ? init >= -TWO_63 && init < TWO_64
           : Number.isSafeInteger(init);
     if (!ok) this.fail(`global ${label}: initial value ${init} does not fit ${type}`);
+  }
+
+  private valTypeBit(t: ValType): number {
+    if (VAL_TYPE[t] === undefined) this.fail(`value type '${String(t)}' is not i32 or i64`);
+    return t === 'i32' ? 0 : 1;
   }
 
   private valTypeChar(t: ValType): string {

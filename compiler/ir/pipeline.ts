@@ -82,10 +82,13 @@ export const DEFAULT_PASSES: readonly string[] = ['constfold', 'copyprop', 'cons
  */
 export const JIT_PASSES: readonly string[] = ['constfold', 'checkmerge', 'narrow'];
 
-function debugDefault(): boolean {
+/** Read once, when the module loads: process.env is a slow getter, and the JIT asks on every compile. */
+const DEBUG_DEFAULT: boolean = (() => {
   const env = typeof process === 'undefined' ? undefined : process.env;
   return env?.FEMTOJIT_DEBUG === '1' || env?.VITEST !== undefined;
-}
+})();
+
+const debugDefault = (): boolean => DEBUG_DEFAULT;
 
 function passesNamed(names: readonly string[]): FlatPass[] {
   return names.map((name) => {
