@@ -131,6 +131,7 @@ describe('eBPF engines on the board', () => {
 
   it('thumb gives the native answer with the generated code\'s size and an instruction count', async () => {
     const out = await THUMB.measureAll(await ebpfJobs(), ctx);
+    expect(out).toHaveLength(picked.length);
     out.forEach((o, i) => {
       const m = measured(o);
       expect(m.checksum).toBe(hostNative.get(picked[i]));
@@ -143,6 +144,8 @@ describe('eBPF engines on the board', () => {
   it('the C interpreter gives the native answer and runs more instructions than the Thumb code', async () => {
     const js = await ebpfJobs();
     const [interp, thumb] = [await DEVICE_INTERP.measureAll(js, ctx), await THUMB.measureAll(js, ctx)];
+    expect(interp).toHaveLength(picked.length);
+    expect(thumb).toHaveLength(picked.length);
     interp.forEach((o, i) => {
       const m = measured(o);
       expect(m.checksum).toBe(hostNative.get(picked[i]));

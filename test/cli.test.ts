@@ -1,9 +1,9 @@
 // The `femtojit` command as users and scripts see it: output format, exit statuses, messages.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, CONFORMANCE_NEGATIVE, CONFORMANCE_TESTS, ROOT } from './support/paths.js';
 
 interface Ran { status: number; stdout: string; stderr: string }
@@ -14,6 +14,7 @@ function femtojit(args: string[], input?: string): Ran {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'femtojit-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 function file(name: string, content: string | Uint8Array): string {
   const p = join(tmp, name);
   writeFileSync(p, content);
@@ -196,6 +197,6 @@ describe('end to end on clang output', () => {
     expect(lastLine(r.stdout)).toBe(want);
     const unknown = femtojit(['run', obj, '--entry', 'nope']);
     expect(unknown.status).toBe(2);
-    expect(unknown.stderr).toMatch(/fletcher32/);
+    expect(unknown.stderr).toMatch(/no program section or global function named 'nope'; available entries: .*fletcher32 \(function\)/);
   });
 });

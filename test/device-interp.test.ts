@@ -8,7 +8,6 @@ import { basename } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileThumb, thumbFacts } from '../backends/thumb/aot.js';
 import { H } from '../backends/thumb/image.js';
-import { runTestText } from '../cli/conformance.js';
 import { assemble, assembleProgram } from '../compiler/asm.js';
 import { parseDataFile } from '../compiler/datafile.js';
 import { programOfTest } from '../compiler/load.js';
@@ -29,6 +28,7 @@ import { crc32 } from '../backends/thumb/image.js';
 import { compileBpf, hasClang } from './support/clang.js';
 import { CONFORMANCE_NEGATIVE, CONFORMANCE_TESTS, dataFiles } from './support/paths.js';
 import { generateProgram } from './support/progen.js';
+import { REFERENCE_ENGINE, runSuite } from './support/suite.js';
 
 beforeAll(async () => {
   expect(hasQemu(), 'qemu-system-arm is needed (scripts/setup.sh installs it)').toBe(true);
@@ -95,18 +95,14 @@ describe('the conformance suite on the C interpreter', () => {
   }, 180_000);
 
   it('passes through the engine and the conformance runner', async () => {
-    const outcomes = await Promise.all(
-      dataFiles(CONFORMANCE_TESTS).map(async (f) => runTestText(basename(f), readFileSync(f, 'utf8'), deviceInterpEngine, helpers)),
-    );
+    const outcomes = await runSuite(CONFORMANCE_TESTS, deviceInterpEngine, helpers);
     expect(outcomes.filter((o) => !o.pass).map((o) => `${o.name}: ${o.why}`)).toEqual([]);
     expect(outcomes).toHaveLength(313);
   }, 180_000);
 
   it('fails and passes the negative suite as the reference interpreter does', async () => {
-    const files = dataFiles(CONFORMANCE_NEGATIVE);
-    const interp = { name: 'interp', description: '', prepare: (p: Program) => ({ run: (o: { mem?: Uint8Array; budget?: number } = {}) => interpret(p, o) }) };
-    const board = await Promise.all(files.map(async (f) => runTestText(basename(f), readFileSync(f, 'utf8'), deviceInterpEngine, helpers)));
-    const reference = await Promise.all(files.map(async (f) => runTestText(basename(f), readFileSync(f, 'utf8'), interp, helpers)));
+    const board = await runSuite(CONFORMANCE_NEGATIVE, deviceInterpEngine, helpers);
+    const reference = await runSuite(CONFORMANCE_NEGATIVE, REFERENCE_ENGINE, helpers);
     expect(board.map((o) => `${o.name}: ${o.pass}`)).toEqual(reference.map((o) => `${o.name}: ${o.pass}`));
     expect(board.length).toBeGreaterThan(10);
   }, 180_000);

@@ -14,7 +14,6 @@ import { programOfTest } from '../compiler/load.js';
 import type { Program } from '../compiler/program.js';
 import type { IrModule } from '../compiler/ir/ir.js';
 import { verifyStructure } from '../compiler/verify/structural.js';
-import { runTestText } from '../cli/conformance.js';
 import { PROGRAMS, sourcePath } from '../bench/programs.js';
 import { loadVerified } from '../runtime/container.js';
 import { hasArmGcc, hasQemu } from '../runtime/cortex-m/board.js';
@@ -25,6 +24,7 @@ import { runThumbBatch, thumbEngine, thumbFirmware, toRunResult, type ThumbJob, 
 import { compileBpf, hasClang } from './support/clang.js';
 import { CONFORMANCE_NEGATIVE, CONFORMANCE_TESTS, dataFiles } from './support/paths.js';
 import { generateProgram } from './support/progen.js';
+import { REFERENCE_ENGINE, runSuite } from './support/suite.js';
 
 beforeAll(async () => {
   expect(hasQemu(), 'qemu-system-arm is needed (scripts/setup.sh installs it)').toBe(true);
@@ -98,18 +98,15 @@ describe('the conformance suite on the board', () => {
   }, 120_000);
 
   it('passes through the engine and the conformance runner (runs batched automatically)', async () => {
-    const outcomes = await Promise.all(
-      dataFiles(CONFORMANCE_TESTS).map(async (f) => runTestText(basename(f), readFileSync(f, 'utf8'), thumbEngine, helpers)),
-    );
+    const outcomes = await runSuite(CONFORMANCE_TESTS, thumbEngine, helpers);
     expect(outcomes.filter((o) => !o.pass).map((o) => `${o.name}: ${o.why}`)).toEqual([]);
     expect(outcomes).toHaveLength(313);
   }, 120_000);
 
   it('refuses every negative test that expects an error, and fails the malformed ones as the interpreter does', async () => {
     const files = dataFiles(CONFORMANCE_NEGATIVE);
-    const interp = { name: 'interp', description: '', prepare: (p: Program) => ({ run: (o: { mem?: Uint8Array; budget?: number } = {}) => interpret(p, o) }) };
-    const board = await Promise.all(files.map(async (f) => runTestText(basename(f), readFileSync(f, 'utf8'), thumbEngine, helpers)));
-    const reference = await Promise.all(files.map(async (f) => runTestText(basename(f), readFileSync(f, 'utf8'), interp, helpers)));
+    const board = await runSuite(CONFORMANCE_NEGATIVE, thumbEngine, helpers);
+    const reference = await runSuite(CONFORMANCE_NEGATIVE, REFERENCE_ENGINE, helpers);
     const errorFiles = files.filter((f) => /^-- error/m.test(readFileSync(f, 'utf8')));
     expect(errorFiles.length).toBeGreaterThan(10);
     board.forEach((o, i) => {

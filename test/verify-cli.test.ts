@@ -1,10 +1,10 @@
 // `femtojit verify --report [--mem-size N]` as a user runs it: the per-access table, the loop line,
 // the summary, and the exit statuses (0 accepted, 2 refused, 64 usage).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, CONFORMANCE_TESTS, ROOT } from './support/paths.js';
 
 interface Ran { status: number; stdout: string; stderr: string }
@@ -15,6 +15,7 @@ function femtojit(args: string[]): Ran {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'femtojit-verify-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 function file(name: string, content: string): string {
   const p = join(tmp, name);
   writeFileSync(p, content);
