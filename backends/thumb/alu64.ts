@@ -9,6 +9,7 @@ import { DIV64_OP, OFF } from './abi.js';
 import * as E from './encode.js';
 import { cmpImmOr, dpImmLoose, dpImmOr, LR, ldrState, strState, type Emitter } from './emitter.js';
 import { saveCallerSaved, reloadCallerSaved } from './calls.js';
+import { LOW_ONLY } from './regalloc.js';
 
 type BinInst = Extract<Inst, { op: 'bin' }>;
 type Br = Extract<Terminator, { op: 'br' }>;
@@ -17,7 +18,6 @@ const DP_OF: Partial<Record<BinOp, E.DpOp>> = { add: 'add', sub: 'sub', and: 'an
 const SHIFT_OF: Partial<Record<BinOp, E.ShiftType>> = { shl: 'lsl', lshr: 'lsr', ashr: 'asr' };
 const DIV_OPS: ReadonlySet<BinOp> = new Set(['udiv', 'sdiv', 'urem', 'srem']);
 /** 64-bit operations whose low half depends on low halves only (so hiDead makes them 32-bit). */
-const LOW_ONLY: ReadonlySet<BinOp> = new Set(['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl']);
 
 const isImm = (b: Operand): b is { imm: number } => 'imm' in b;
 

@@ -11,6 +11,7 @@
 // address, the size and the eBPF pc. Accesses the verifier proved are translated with the
 // region's delta and no check; r10-relative accesses within the current frame need neither.
 import type { Inst, IrFunction, Reg } from '../../compiler/ir/ir.js';
+import { FRAME_REG as R10 } from '../../compiler/ir/ir.js';
 import type { ProgramFacts } from '../../compiler/verify/facts.js';
 import type { DataSection } from '../../compiler/program.js';
 import { STACK_SIZE } from '../../runtime/layout.js';
@@ -51,7 +52,6 @@ export type GroupRole =
   | { kind: 'lead'; region: number; at: number; size: 1 | 2 | 4 | 8; slow: Label; onBranch: (cached: Array<[number, number]>) => void }
   | { kind: 'member'; region: number };
 
-const R10 = 10;
 const UNKNOWN = -1;
 
 /** The container's regions as the image sees them: stack, the data sections, the context last. */

@@ -5,6 +5,7 @@
 //
 // ARM registers: r0-r9 are homes of register halves, r10-r12 and lr are scratch within one IR
 // instruction (nothing lives in them across instructions), sp points at the run state.
+import { FRAME_REG as R10 } from '../../compiler/ir/ir.js';
 import { AsmBuffer, type Label } from './asm-buffer.js';
 import * as E from './encode.js';
 import { OFF, slotOf } from './abi.js';
@@ -44,7 +45,6 @@ export const LR = 14;
 /** Scratch registers that may keep run-state words from one access to the next, in order of preference. */
 export const CACHE_REGS: readonly number[] = [11, 10];
 
-const R10 = 10;
 
 export class LoweringError extends Error {
   constructor(message: string) {

@@ -20,6 +20,7 @@
 // through a base register has been performed the base lies in that window too (shifted by the
 // offset): a pointer walking a region keeps a zero upper half and needs neither ADC nor SBCS.
 import type { Cond, Inst, IrFunction, Operand, Terminator } from '../../compiler/ir/ir.js';
+import { FRAME_REG as R10 } from '../../compiler/ir/ir.js';
 import { evalBin, evalExt, immValue } from '../../compiler/ir/eval.js';
 import { halfKey, naturalLoops, successors } from './regalloc.js';
 
@@ -29,7 +30,6 @@ import { halfKey, naturalLoops, successors } from './regalloc.js';
  */
 export type KnownState = Float64Array;
 
-const R10 = 10;
 const U = Number.NaN;
 const INF = Number.POSITIVE_INFINITY;
 const TWO32 = 0x1_0000_0000;

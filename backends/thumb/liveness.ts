@@ -11,9 +11,10 @@
 // (it stores known ones itself), a local call reads r1-r9 (the callee knows nothing), `ret` the r0
 // halves not known there (it writes known ones itself).
 import type { Inst, IrFunction, IrModule, Operand, Terminator } from '../../compiler/ir/ir.js';
+import { FRAME_REG as R10 } from '../../compiler/ir/ir.js';
 import type { MemInst } from './checks.js';
 import { knownHalf, KnownHalves, readsOf, transfer, type KnownState } from './known.js';
-import { halfKey, naturalLoops, successors } from './regalloc.js';
+import { halfKey, LOW_ONLY, naturalLoops, successors } from './regalloc.js';
 
 /** Decides whether a memory access's code reads its base's upper half, given what is known there. */
 export type BaseHiReader = (inst: MemInst, known: KnownState, guess: number) => boolean;
@@ -24,8 +25,6 @@ export interface GuessFlow {
   transfer(s: Int16Array, inst: Inst): void;
 }
 
-const R10 = 10;
-const LOW_ONLY: ReadonlySet<string> = new Set(['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl']);
 
 function isMem(inst: Inst): inst is MemInst {
   return inst.op === 'load' || inst.op === 'store' || inst.op === 'atomic';

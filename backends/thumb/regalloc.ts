@@ -6,7 +6,8 @@
 //
 // A half counts only where it is read or written: ALU32 code mentions only low halves, and a
 // definition marked hiDead does not write its upper half, so 32-bit code does not waste homes.
-import type { Block, Inst, IrFunction, IrModule, Operand, Terminator } from '../../compiler/ir/ir.js';
+import type { BinOp, Block, Inst, IrFunction, IrModule, Operand, Terminator } from '../../compiler/ir/ir.js';
+import { FRAME_REG as R10 } from '../../compiler/ir/ir.js';
 import { MAX_VREGS } from './abi.js';
 
 export interface HalfRef {
@@ -65,9 +66,9 @@ export class AllocationError extends Error {
 
 export const halfKey = (reg: number, half: 0 | 1): number => reg * 2 + half;
 
-const R10 = 10;
 /** 64-bit operations whose low half depends on low halves only. */
-const LOW_ONLY: ReadonlySet<string> = new Set(['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl']);
+/** Operations whose low 32 bits depend only on their operands' low halves (alu64.ts lowers them so when the high half is dead). */
+export const LOW_ONLY: ReadonlySet<BinOp> = new Set<BinOp>(['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl']);
 
 function opRegs(b: Operand): number[] {
   return 'reg' in b ? [b.reg] : [];

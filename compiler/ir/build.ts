@@ -9,9 +9,11 @@
 // every program it compiles, and the verifier's object graph costs as much as all the passes.
 // Precondition: the program passed verifyStructure (so every slot decodes, targets are valid and no
 // reachable path runs off a function). A violated precondition is an IrBuildError, not a crash.
+import { callTarget, insnLength, jumpTarget } from '../verify/cfg.js';
 import type { AccessFact, ProgramFacts } from '../verify/facts.js';
-import { classify, isInvalid, LDDW, type Classified, type Insn, type Invalid } from '../opcodes.js';
+import { classify, isInvalid, type Classified, type Insn, type Invalid } from '../opcodes.js';
 import type { DataReloc, Program } from '../program.js';
+import { immediateDominators } from './loops.js';
 import { WorkArrays } from './scratch.js';
 import { BIN_OF_ALU, COND_OF_JMP, type IrModule } from './ir.js';
 import {
@@ -72,19 +74,10 @@ interface Ctx {
 // Arrays reused from one build to the next (one slot per array; see scratch.ts WorkArrays).
 const work = new WorkArrays(32);
 
-const lengthAt = (insns: readonly Insn[], i: number): number => (insns[i].code === LDDW ? 2 : 1);
-
-/** Slot a jump (ja, ja32, conditional) goes to when taken; -1 for other forms. */
-function jumpTargetOf(insn: Insn, i: number, c: Classified): number {
-  if (c.form === 'ja') return i + 1 + (c.wide ? insn.off : insn.imm);
-  if (c.form === 'jcond') return i + 1 + insn.off;
-  return -1;
-}
-
-/** Slot a local call goes to; -1 for anything else. */
-function callTargetOf(insn: Insn, i: number, c: Classified): number {
-  return c.form === 'call' && c.local === true ? i + 1 + insn.imm : -1;
-}
+// The verifier's CFG reads instructions the same way: one definition of lengths and targets.
+const lengthAt = insnLength;
+const jumpTargetOf = (insn: Insn, i: number, c: Classified): number => jumpTarget(insn, i, c) ?? -1;
+const callTargetOf = (insn: Insn, i: number, c: Classified): number => callTarget(insn, i, c) ?? -1;
 
 /**
  * classify, remembered per instruction shape. What classify's verdict depends on, for every form
@@ -391,7 +384,7 @@ interface Dominators {
   dominates(a: number, b: number): boolean;
 }
 
-/** Cooper, Harvey and Kennedy's iterative dominators over reverse post-order, from block 0. */
+/** Dominators from block 0 (loops.ts immediateDominators), with constant-time queries. */
 function dominators(succ: Int32Array, pr: Preds, n: number): Dominators {
   const ord = work.get(21, n, -1);
   const rpo = work.get(22, n);
@@ -415,30 +408,7 @@ function dominators(succ: Int32Array, pr: Preds, n: number): Dominators {
   }
   const first = post;
   for (let k = first; k < n; k++) ord[rpo[k]] = k;
-  const idom = work.get(26, n, -1);
-  idom[0] = 0;
-  for (let changed = true; changed;) {
-    changed = false;
-    for (let k = first + 1; k < n; k++) {
-      const b = rpo[k];
-      let d = -1;
-      for (let j = pr.start[b]; j < pr.start[b + 1]; j++) {
-        const p = pr.list[j];
-        if (idom[p] < 0) continue;
-        if (d < 0) { d = p; continue; }
-        let x = p, y = d;
-        while (x !== y) {
-          while (ord[x] > ord[y]) x = idom[x];
-          while (ord[y] > ord[x]) y = idom[y];
-        }
-        d = x;
-      }
-      if (d >= 0 && idom[b] !== d) {
-        idom[b] = d;
-        changed = true;
-      }
-    }
-  }
+  const idom = immediateDominators(rpo.subarray(first, n), ord, pr.list, pr.start, n);
   // Pre-order numbers and subtree sizes of the dominator tree answer a query in constant time.
   const childStart = work.get(27, n + 1);
   for (let b = 1; b < n; b++) if (idom[b] >= 0 && b !== 0) childStart[idom[b] + 1]++;
@@ -506,7 +476,7 @@ function buildBlock(ctx: Ctx, b: number, localOf: (b: number) => number, budget:
     ins[charge + I_OP] = OP_BUDGET;
     ins[charge + I_PC] = start;
   }
-  for (let i = start; i <= last; i += insns[i].code === LDDW ? 2 : 1) {
+  for (let i = start; i <= last; i += lengthAt(insns, i)) {
     count++;
     const insn = insns[i];
     const c = g.cls[i];

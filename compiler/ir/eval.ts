@@ -9,6 +9,7 @@
 //   broken contract, reported as IrEvalError rather than as a fault of the program.
 import { disasmInsn } from '../disasm.js';
 import type { Program } from '../program.js';
+import { swapBytes } from '../verify/tnum.js';
 import { FAULT_TITLE, HelperError, type Fault, type FaultKind, type RunResult } from '../../runtime/errors.js';
 import { conformanceHelpers, regionHelperContext, type HelperContext, type HelperRegistry } from '../../runtime/helpers.js';
 import { containerLayout, MAX_CALL_DEPTH, STACK_FRAME, type ContainerLayout } from '../../runtime/layout.js';
@@ -100,12 +101,8 @@ const COND: Record<Cond, Compare> = {
   set: (a, b) => (a & b) !== 0n,
 };
 
-/** Byte-swaps the low `bits` of v. */
-export function bswapBits(v: bigint, bits: number): bigint {
-  let out = 0n;
-  for (let k = 0; k < bits / 8; k++) out = (out << 8n) | ((v >> BigInt(8 * k)) & 0xffn);
-  return out;
-}
+/** Byte-swaps the low `bits` of v (the verifier's tnum does the same to its known bits). */
+export const bswapBits = swapBytes;
 
 /** The value an IR operation computes (shared with constant folding, so both agree by construction). */
 export function evalBin(op: BinOp, w: Width, a: bigint, b: bigint): bigint {

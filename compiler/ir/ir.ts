@@ -42,6 +42,8 @@ import type { DataSection } from '../program.js';
 
 export type Width = 32 | 64;
 export type Reg = number;
+/** The read-only frame pointer (eBPF r10) of the current function. */
+export const FRAME_REG: Reg = 10;
 export type BlockId = number;
 
 /** Binary ALU operations; `mov`/`movsx` become `mov`/`ext`, eBPF's div/mod become udiv/urem. */
