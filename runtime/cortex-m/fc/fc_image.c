@@ -52,10 +52,6 @@ FC_ASSERT(size, sizeof(fc_state_t) == FC_OFF_SIZE);
 FC_ASSERT(region_size, sizeof(fc_region_t) == FC_REGION_SIZE);
 FC_ASSERT(native_below_state, offsetof(fc_container_t, state) == offsetof(fc_container_t, native_stack) + FC_NATIVE_STACK);
 
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static uint32_t rd16(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8;
 }

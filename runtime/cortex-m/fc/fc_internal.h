@@ -27,4 +27,20 @@ int fc__run_thumb(fc_container_t *c, void *ctx, size_t ctx_len, uint64_t *r0);
 /* The region of [addr, addr + size), or NULL; *why = FC_OUT_OF_BOUNDS or FC_PERMISSION. */
 const fc_region_t *fc__find_region(const fc_state_t *st, uint64_t addr, uint64_t size, int write, int *why);
 
+/* Measurement hooks around the code a run executes (the test firmware counts instructions). */
+#ifdef FC_TRACE
+void fc_trace_enter(void);
+void fc_trace_exit(void);
+#define FC_TRACE_ENTER() fc_trace_enter()
+#define FC_TRACE_EXIT() fc_trace_exit()
+#else
+#define FC_TRACE_ENTER() ((void)0)
+#define FC_TRACE_EXIT() ((void)0)
+#endif
+
+/* A little-endian 32-bit word at p (images and containers are little-endian byte arrays). */
+static inline uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 #endif

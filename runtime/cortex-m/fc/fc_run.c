@@ -5,21 +5,6 @@
 #include "fc.h"
 #include "fc_internal.h"
 
-/* Measurement hooks around the generated code only (the test firmware counts instructions). */
-#ifdef FC_TRACE
-void fc_trace_enter(void);
-void fc_trace_exit(void);
-#define FC_TRACE_ENTER() fc_trace_enter()
-#define FC_TRACE_EXIT() fc_trace_exit()
-#else
-#define FC_TRACE_ENTER() ((void)0)
-#define FC_TRACE_EXIT() ((void)0)
-#endif
-
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* ---- helpers ---- */
 
 static struct {

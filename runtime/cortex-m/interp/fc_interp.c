@@ -22,16 +22,6 @@
 #include "fc.h"
 #include "fc_internal.h"
 
-#ifdef FC_TRACE
-void fc_trace_enter(void);
-void fc_trace_exit(void);
-#define FC_TRACE_ENTER() fc_trace_enter()
-#define FC_TRACE_EXIT() fc_trace_exit()
-#else
-#define FC_TRACE_ENTER() ((void)0)
-#define FC_TRACE_EXIT() ((void)0)
-#endif
-
 #define NREGS 11u
 #define CHUNK 0x7fffffffull
 
